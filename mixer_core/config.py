@@ -1,0 +1,299 @@
+"""The configuration schema for ``config/mixer_config.yaml``.
+
+Pydantic models with ``extra="forbid"`` so that a typo is an error, and every field
+carries a description, which is the key's documentation (``mixer config --docs``
+prints them). ``load_config`` reports problems by key path, e.g.
+``augmentation.tools.apply_eq.params.low_gain``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from mixer_core.registry import REGISTRY
+
+DEFAULT_CONFIG_PATH = Path(__file__).resolve().parent.parent / "config" / "mixer_config.yaml"
+
+
+class ConfigError(ValueError):
+    """A configuration file that cannot be used; the message names the file and key path."""
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+
+def _f(default: Any, description: str, **kwargs: Any) -> Any:
+    return Field(default, description=description, **kwargs)
+
+
+class TrainingConfig(_Section):
+    batch_size: int = _f(8, "examples per optimizer micro-batch", gt=0)
+    learning_rate: float = _f(3e-4, "peak learning rate (AdamW)", gt=0)
+    weight_decay: float = _f(0.01, "AdamW weight decay", ge=0)
+    num_epochs: int = _f(3, "passes over the training recipes", gt=0)
+    max_steps: int | None = _f(None, "stop after this many optimizer steps (overrides epochs)", gt=0)
+    max_minutes: float | None = _f(None, "stop training after this wall-clock budget", gt=0)
+    gradient_accumulation_steps: int = _f(1, "micro-batches per optimizer step", gt=0)
+    warmup_steps: int = _f(20, "linear warm-up steps before cosine decay", ge=0)
+    lr_schedule: Literal["cosine", "linear", "constant"] = _f("cosine", "decay after warm-up")
+    min_lr_ratio: float = _f(0.1, "final learning rate as a fraction of the peak", ge=0, le=1)
+    max_grad_norm: float = _f(1.0, "gradient clipping norm (0 disables)", ge=0)
+    mixed_precision: Literal["no", "fp16", "bf16"] = _f(
+        "no", "autocast dtype on CUDA; ignored on CPU"
+    )
+    seed: int = _f(0, "seed for weights, data order and on-the-fly augmentation")
+    device: str = _f("auto", "'auto' (CUDA when present), 'cpu', 'cuda' or 'cuda:N'")
+    eval_every_steps: int = _f(50, "validation loss every N optimizer steps", gt=0)
+    val_batches: int = _f(4, "validation batches per evaluation", gt=0)
+    checkpoint_every_steps: int = _f(100, "write a resumable checkpoint every N steps", gt=0)
+    log_every_steps: int = _f(5, "report loss/lr/grad-norm every N steps", gt=0)
+    nan_guard_max_consecutive: int = _f(
+        5, "skipped non-finite steps in a row before training stops with an error", gt=0
+    )
+    num_workers: int = _f(0, "DataLoader worker processes", ge=0)
+
+
+class SplitConfig(_Section):
+    train: float = _f(0.8, "share of songs in the training split", ge=0, le=1)
+    val: float = _f(0.1, "share of songs in the validation split", ge=0, le=1)
+    test: float = _f(0.1, "share of songs in the test split", ge=0, le=1)
+
+    @model_validator(mode="after")
+    def _sums_to_one(self) -> SplitConfig:
+        if abs(self.train + self.val + self.test - 1.0) > 1e-6:
+            raise ValueError("train + val + test must sum to 1")
+        return self
+
+
+class DataConfig(_Section):
+    sample_rate: int = _f(22050, "rate songs are resampled to before segmenting (Hz)", ge=8000)
+    channels: Literal[1, 2] = _f(2, "1 = downmix to mono, 2 = stereo (mono songs are duplicated)")
+    segment_seconds: float = _f(4.0, "segment length (s)", gt=0)
+    hop_seconds: float = _f(4.0, "distance between segment starts (s)", gt=0)
+    silence_threshold_db: float = _f(
+        -50.0, "segments whose RMS is below this level (dBFS) are dropped", le=0
+    )
+    reference_lufs: float = _f(
+        -20.0, "integrated loudness the clean reference of a 'fix' recipe is normalised to",
+        le=0,
+    )
+    split: SplitConfig = _f(SplitConfig(), "train/val/test shares, assigned per song")
+    max_segments_per_song: int | None = _f(
+        None, "keep at most this many segments per song (evenly spaced)", gt=0
+    )
+
+
+class TextEncoderConfig(_Section):
+    path: str | None = _f(
+        None, "local Hugging Face folder of a BERT-family encoder; null = the bundled MiniLM"
+    )
+    max_length: int = _f(64, "prompt tokens kept", gt=0)
+
+
+class AudioEncoderConfig(_Section):
+    path: str | None = _f(
+        None, "local folder of a CLAP checkpoint (ClapModel or ClapAudioModel); null = small"
+    )
+    small: dict[str, Any] = _f(
+        {
+            "num_mel_bins": 64,
+            "spec_size": 256,
+            "patch_size": 4,
+            "patch_stride": [4, 4],
+            "patch_embeds_hidden_size": 32,
+            "hidden_size": 128,
+            "depths": [1, 1, 1, 1],
+            "num_attention_heads": [2, 2, 4, 4],
+            "window_size": 8,
+            "projection_dim": 128,
+        },
+        "ClapAudioConfig keyword arguments for the small encoder built from scratch",
+    )
+    max_seconds: float = _f(10.0, "audio seen by the encoder per example (s)", gt=0)
+
+
+class DecoderConfig(_Section):
+    path: str | None = _f(
+        None, "local folder of a Mistral-family causal LM with its tokenizer; null = small"
+    )
+    small: dict[str, Any] = _f(
+        {
+            "hidden_size": 256,
+            "intermediate_size": 512,
+            "num_hidden_layers": 4,
+            "num_attention_heads": 4,
+            "num_key_value_heads": 2,
+            "max_position_embeddings": 512,
+            "sliding_window": None,
+        },
+        "MistralConfig keyword arguments for the small decoder built from scratch",
+    )
+    max_target_tokens: int = _f(160, "longest target program, in decoder tokens", gt=0)
+
+
+class LoraConfig(_Section):
+    r: int = _f(16, "LoRA rank", gt=0)
+    alpha: int = _f(32, "LoRA scaling numerator (scale = alpha / r)", gt=0)
+    dropout: float = _f(0.05, "dropout on the LoRA branch", ge=0, lt=1)
+    target_modules: list[str] = _f(
+        ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"],
+        "decoder modules that receive LoRA adapters",
+    )
+
+
+class FusionConfig(_Section):
+    prefix_tokens: int = _f(8, "decoder prefix embeddings produced from text + audio", gt=0)
+    hidden_size: int = _f(256, "width of the fusion MLP", gt=0)
+    dropout: float = _f(0.1, "dropout inside the fusion MLP", ge=0, lt=1)
+    level_features: bool = _f(
+        True, "feed absolute level features (LUFS, mean log-mel bands) beside the encoders"
+    )
+
+
+class TrainableConfig(_Section):
+    text_encoder: bool = _f(False, "fine-tune the text encoder (else frozen)")
+    audio_encoder: bool = _f(True, "train the audio encoder (always true for a small one)")
+    fusion: bool = _f(True, "train the fusion module")
+    decoder_base: bool = _f(
+        True, "train the small decoder's base weights (a pretrained decoder trains LoRA only)"
+    )
+
+
+class GenerationConfig(_Section):
+    max_new_tokens: int = _f(160, "longest program the model may write, in tokens", gt=0)
+
+
+class MixerConfig(_Section):
+    text_encoder: TextEncoderConfig = _f(TextEncoderConfig(), "prompt encoder")
+    audio_encoder: AudioEncoderConfig = _f(AudioEncoderConfig(), "audio encoder")
+    decoder: DecoderConfig = _f(DecoderConfig(), "instruction decoder")
+    lora: LoraConfig = _f(LoraConfig(), "LoRA adapters on the decoder")
+    fusion: FusionConfig = _f(FusionConfig(), "text + audio -> prefix embeddings")
+    trainable: TrainableConfig = _f(TrainableConfig(), "which parts train, which are frozen")
+    generation: GenerationConfig = _f(GenerationConfig(), "constrained decoding")
+
+
+class GeneratorConfig(_Section):
+    sample_rate: int = _f(22050, "rate of generated songs (Hz)", ge=8000)
+    artists: int = _f(4, "artists generated by default", gt=0)
+    songs_per_artist: int = _f(3, "songs per artist", gt=0)
+    seconds: float = _f(20.0, "length of each song (s)", gt=0)
+    seed: int = _f(0, "seed: the same seed writes byte-identical files")
+    tempo_bpm: tuple[float, float] = _f((80.0, 150.0), "range songs draw their tempo from")
+    stereo: bool = _f(True, "write stereo files (instruments panned) instead of mono")
+
+
+ParamRange = Annotated[tuple[float, float], Field(description="[low, high] sampled uniformly")]
+
+
+class ToolAugmentation(_Section):
+    probability: float = _f(0.0, "chance this tool is drawn into a chain", ge=0, le=1)
+    params: dict[str, ParamRange] = _f(
+        {}, "ranges for this tool's parameters; omitted parameters keep their default"
+    )
+
+
+class ChainLength(_Section):
+    min: int = _f(1, "fewest distortions in a chain", ge=0)
+    max: int = _f(2, "most distortions in a chain", ge=1)
+
+    @model_validator(mode="after")
+    def _ordered(self) -> ChainLength:
+        if self.min > self.max:
+            raise ValueError("min must not exceed max")
+        return self
+
+
+class AugmentationConfig(_Section):
+    recipes_per_segment: int = _f(4, "recipes sampled for each segment", gt=0)
+    seed: int = _f(0, "base seed; each recipe's seed derives from it and the segment id")
+    fix_ratio: float = _f(
+        0.7, "share of 'fix' recipes (the rest are 'instruct')", ge=0, le=1
+    )
+    chain_length: ChainLength = _f(ChainLength(), "distortions per recipe")
+    named_problem_ratio: float = _f(
+        0.5, "share of fix prompts that name the problem instead of a generic request",
+        ge=0, le=1,
+    )
+    tools: dict[str, ToolAugmentation] = _f(
+        {}, "per-tool probability and parameter ranges, keyed by registry tool name"
+    )
+
+    @model_validator(mode="after")
+    def _tools_in_registry(self) -> AugmentationConfig:
+        for name, spec in self.tools.items():
+            tool = REGISTRY.get(name)
+            if tool is None:
+                raise ValueError(f"tools.{name}: unknown tool (known: {', '.join(REGISTRY)})")
+            for pname, (low, high) in spec.params.items():
+                param = tool.param(pname)
+                if param is None:
+                    raise ValueError(f"tools.{name}.params.{pname}: unknown parameter")
+                if not (param.low <= low <= high <= param.high):
+                    raise ValueError(
+                        f"tools.{name}.params.{pname}: [{low}, {high}] must be ordered and "
+                        f"inside the tool's range [{param.low}, {param.high}]"
+                    )
+        if not any(spec.probability > 0 for spec in self.tools.values()):
+            raise ValueError("tools: at least one tool needs a probability above 0")
+        return self
+
+
+class Config(_Section):
+    default: TrainingConfig = _f(TrainingConfig(), "training loop")
+    data: DataConfig = _f(DataConfig(), "segmenting and splits")
+    mixer: MixerConfig = _f(MixerConfig(), "the model")
+    generators: GeneratorConfig = _f(GeneratorConfig(), "the sample-audio generator")
+    augmentation: AugmentationConfig = _f(..., "on-the-fly distortions and prompts")
+
+
+def _key_path(loc: tuple[Any, ...]) -> str:
+    return ".".join(str(part) for part in loc if not str(part).startswith("function-"))
+
+
+def parse_config(data: dict[str, Any], source: str = "<config>") -> Config:
+    try:
+        return Config.model_validate(data)
+    except ValidationError as exc:
+        problems = "; ".join(f"{_key_path(e['loc'])}: {e['msg']}" for e in exc.errors())
+        raise ConfigError(f"{source}: {problems}") from None
+
+
+def load_config(path: str | Path | None = None, overrides: dict[str, Any] | None = None) -> Config:
+    """Read and validate a YAML config; ``overrides`` are merged per section first."""
+    path = Path(path) if path else DEFAULT_CONFIG_PATH
+    try:
+        data = yaml.safe_load(path.read_text()) or {}
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: no such configuration file") from None
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path}: not valid YAML ({exc})") from None
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: expected a mapping of sections at the top level")
+    for section, values in (overrides or {}).items():
+        data[section] = {**(data.get(section) or {}), **values}
+    return parse_config(data, str(path))
+
+
+def config_docs() -> list[tuple[str, str, str]]:
+    """(key path, default, description) for every key, in schema order."""
+    rows: list[tuple[str, str, str]] = []
+
+    def walk(model: type[BaseModel], prefix: str) -> None:
+        for name, info in model.model_fields.items():
+            key = f"{prefix}{name}"
+            annotation = info.annotation
+            default = "required" if info.is_required() else repr(info.default)
+            if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+                rows.append((key, "", info.description or ""))
+                walk(annotation, key + ".")
+            else:
+                rows.append((key, default, info.description or ""))
+
+    walk(Config, "")
+    return rows

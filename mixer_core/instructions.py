@@ -1,0 +1,303 @@
+"""The instruction language: ``name(key=value, ...)`` calls separated by whitespace.
+
+This module owns the grammar. ``parse`` accepts any spacing and argument order and
+checks every name and value against the registry; ``format`` writes canonical text
+(single spaces between calls, ``", "`` between arguments in registry order, numbers
+with the parameter's fixed decimals), so ``format(parse(t)) == t`` for canonical
+``t``. ``CanonicalPrefix`` answers, for constrained decoding, whether a partial text
+can still grow into a canonical program.
+"""
+
+from __future__ import annotations
+
+import bisect
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from functools import lru_cache
+
+from mixer_core.registry import REGISTRY, TOOLS, Param, Tool
+
+
+class InstructionError(ValueError):
+    """A program that does not parse or breaks the registry's rules.
+
+    ``position`` is the 0-based character offset of the problem in ``text``.
+    """
+
+    def __init__(self, message: str, text: str, position: int) -> None:
+        self.problem = message
+        self.text = text
+        self.position = position
+        super().__init__(f"at position {position}: {message}\n  {text}\n  {' ' * position}^")
+
+
+@dataclass(frozen=True)
+class ToolCall:
+    """One call. ``args`` holds the arguments as written; omitted ones take defaults."""
+
+    name: str
+    args: Mapping[str, float] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "args", dict(self.args))
+
+    def __hash__(self) -> int:
+        return hash((self.name, tuple(sorted(self.args.items()))))
+
+    @property
+    def tool(self) -> Tool:
+        return REGISTRY[self.name]
+
+    def resolved(self) -> dict[str, float]:
+        """Every parameter's value: the given ones, defaults for the rest."""
+        return {**self.tool.defaults(), **self.args}
+
+    def __str__(self) -> str:
+        return format([self])
+
+
+_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+_NUMBER_CHARS = re.compile(r"[-+0-9.eE]+")
+_NUMBER = re.compile(r"-?[0-9]+(\.[0-9]+)?")
+
+
+def format_value(value: float, param: Param) -> str:
+    """Fixed decimals from the parameter's step; more only when needed to stay exact."""
+    value = float(value) + 0.0  # turns -0.0 into 0.0
+    for decimals in range(param.decimals, 18):
+        text = f"{value:.{decimals}f}"
+        if float(text) == value:
+            return text
+    return repr(value)
+
+
+def format(calls: Iterable[ToolCall]) -> str:  # noqa: A001 - the language's own verb
+    """Canonical text for a program; the inverse of :func:`parse`."""
+    parts = []
+    for call in calls:
+        tool = REGISTRY[call.name]
+        args = ", ".join(
+            f"{p.name}={format_value(call.args[p.name], p)}" for p in tool.params if p.name in call.args
+        )
+        parts.append(f"{tool.name}({args})")
+    return " ".join(parts)
+
+
+class _Parser:
+    def __init__(self, text: str) -> None:
+        self.text = text
+        self.pos = 0
+
+    def error(self, message: str, position: int | None = None) -> InstructionError:
+        return InstructionError(message, self.text, self.pos if position is None else position)
+
+    def skip_space(self) -> None:
+        while self.pos < len(self.text) and self.text[self.pos].isspace():
+            self.pos += 1
+
+    def at_end(self) -> bool:
+        return self.pos >= len(self.text)
+
+    def peek(self) -> str:
+        return self.text[self.pos] if self.pos < len(self.text) else ""
+
+    def describe_here(self) -> str:
+        return repr(self.peek()) if not self.at_end() else "end of text"
+
+    def name(self, what: str) -> tuple[str, int]:
+        match = _NAME.match(self.text, self.pos)
+        if not match:
+            raise self.error(f"expected {what}, found {self.describe_here()}")
+        self.pos = match.end()
+        return match.group(), match.start()
+
+    def program(self) -> list[ToolCall]:
+        calls = []
+        self.skip_space()
+        while not self.at_end():
+            if self.peek() == ")":
+                raise self.error("unbalanced parenthesis: ')' without a matching '('")
+            calls.append(self.call())
+            self.skip_space()
+        return calls
+
+    def call(self) -> ToolCall:
+        name, start = self.name("a tool name")
+        tool = REGISTRY.get(name)
+        if tool is None:
+            raise self.error(
+                f"unknown tool {name!r}; expected one of: {', '.join(REGISTRY)}", start
+            )
+        self.skip_space()
+        if self.peek() != "(":
+            raise self.error(f"expected '(' after {name!r}, found {self.describe_here()}")
+        open_at = self.pos
+        self.pos += 1
+        args: dict[str, float] = {}
+        self.skip_space()
+        if self.peek() == ")":
+            self.pos += 1
+            return ToolCall(name, args)
+        while True:
+            if self.at_end():
+                raise self.error(
+                    f"unbalanced parenthesis: '(' at position {open_at} is never closed"
+                )
+            key, value = self.argument(tool, args)
+            args[key] = value
+            self.skip_space()
+            if self.peek() == ",":
+                self.pos += 1
+                self.skip_space()
+                continue
+            if self.peek() == ")":
+                self.pos += 1
+                return ToolCall(name, args)
+            if self.at_end():
+                raise self.error(
+                    f"unbalanced parenthesis: '(' at position {open_at} is never closed"
+                )
+            raise self.error(f"expected ',' or ')', found {self.describe_here()}")
+
+    def argument(self, tool: Tool, seen: Mapping[str, float]) -> tuple[str, float]:
+        key, start = self.name(f"a parameter name of {tool.name}")
+        param = tool.param(key)
+        if param is None:
+            names = ", ".join(p.name for p in tool.params)
+            raise self.error(
+                f"unknown parameter {key!r} for {tool.name}; expected one of: {names}", start
+            )
+        if key in seen:
+            raise self.error(f"repeated parameter {key!r} for {tool.name}", start)
+        self.skip_space()
+        if self.peek() != "=":
+            raise self.error(f"expected '=' after {key!r}, found {self.describe_here()}")
+        self.pos += 1
+        self.skip_space()
+        return key, self.number(tool, param)
+
+    def number(self, tool: Tool, param: Param) -> float:
+        start = self.pos
+        if self.peek() in ("'", '"'):
+            raise self.error(f"{tool.name}.{param.name} takes a number, not a string")
+        match = _NUMBER_CHARS.match(self.text, self.pos)
+        if not match:
+            raise self.error(
+                f"missing value for {tool.name}.{param.name}: expected a number "
+                f"in [{param.low}, {param.high}] {param.unit}, found {self.describe_here()}"
+            )
+        token = match.group()
+        if not _NUMBER.fullmatch(token):
+            raise self.error(f"bad number {token!r} for {tool.name}.{param.name}", start)
+        self.pos = match.end()
+        value = float(token)
+        if not param.contains(value):
+            raise self.error(
+                f"{tool.name}.{param.name}={token} is out of range "
+                f"[{param.low}, {param.high}] {param.unit}".rstrip(),
+                start,
+            )
+        return value
+
+
+def parse(text: str) -> list[ToolCall]:
+    """Parse a program; raises :class:`InstructionError` naming the position and problem."""
+    return _Parser(text).program()
+
+
+@lru_cache(maxsize=None)
+def _grid(tool_name: str, param_name: str) -> tuple[str, ...]:
+    """Every canonical value string of a parameter, sorted for prefix search."""
+    param = REGISTRY[tool_name].param(param_name)
+    assert param is not None
+    count = round((param.high - param.low) / param.step)
+    values = {format_value(round(param.low + i * param.step, param.decimals), param)
+              for i in range(count + 1)}
+    return tuple(sorted(v for v in values if param.contains(float(v))))
+
+
+def _has_prefix(sorted_strings: tuple[str, ...], prefix: str) -> bool:
+    i = bisect.bisect_left(sorted_strings, prefix)
+    return i < len(sorted_strings) and sorted_strings[i].startswith(prefix)
+
+
+_TOOL_NAMES = tuple(sorted(tool.name for tool in TOOLS))
+
+
+class CanonicalPrefix:
+    """Whether a partial text can still become a canonical program.
+
+    Canonical means what :func:`format` writes for values on each parameter's step
+    grid: so every completed text parses, and every value is in range.
+    """
+
+    @staticmethod
+    def check(text: str) -> tuple[bool, bool]:
+        """Return ``(viable, complete)`` for ``text``."""
+        pos, n = 0, len(text)
+        first = True
+        while True:
+            if pos == n:
+                return True, first or text.endswith(")")
+            if not first:
+                if text[pos] != " ":
+                    return False, False
+                pos += 1
+                if pos == n:
+                    return True, False
+            first = False
+            paren = text.find("(", pos)
+            if paren < 0:
+                return _has_prefix(_TOOL_NAMES, text[pos:]), False
+            tool = REGISTRY.get(text[pos:paren])
+            if tool is None:
+                return False, False
+            pos = paren + 1
+            remaining = list(tool.params)
+            first_arg = True
+            while True:
+                if pos == n:
+                    return True, False
+                if text[pos] == ")":
+                    pos += 1
+                    break
+                if not first_arg:
+                    if not text.startswith(", ", pos):
+                        return (pos + 2 > n and ", ".startswith(text[pos:])), False
+                    pos += 2
+                    if pos == n:
+                        return True, False
+                first_arg = False
+                eq = text.find("=", pos)
+                names = [p.name for p in remaining]
+                if eq < 0:
+                    partial = text[pos:]
+                    return any(name.startswith(partial) for name in names), False
+                key = text[pos:eq]
+                if key not in names:
+                    return False, False
+                param_index = names.index(key)
+                remaining = remaining[param_index + 1:]
+                pos = eq + 1
+                end = pos
+                while end < n and text[end] not in ",)":
+                    end += 1
+                grid = _grid(tool.name, key)
+                value = text[pos:end]
+                if end == n:
+                    return _has_prefix(grid, value), False
+                i = bisect.bisect_left(grid, value)
+                if i >= len(grid) or grid[i] != value:
+                    return False, False
+                pos = end
+
+    @staticmethod
+    def longest_complete(text: str) -> str:
+        """The longest prefix of ``text`` that is a complete canonical program."""
+        for end in range(len(text), -1, -1):
+            if end == 0 or text[end - 1] == ")":
+                viable, complete = CanonicalPrefix.check(text[:end])
+                if viable and complete:
+                    return text[:end]
+        return ""
