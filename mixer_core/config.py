@@ -36,7 +36,9 @@ class TrainingConfig(_Section):
     learning_rate: float = _f(3e-4, "peak learning rate (AdamW)", gt=0)
     weight_decay: float = _f(0.01, "AdamW weight decay", ge=0)
     num_epochs: int = _f(3, "passes over the training recipes", gt=0)
-    max_steps: int | None = _f(None, "stop after this many optimizer steps (overrides epochs)", gt=0)
+    max_steps: int | None = _f(
+        None, "stop after this many optimizer steps (overrides epochs)", gt=0
+    )
     max_minutes: float | None = _f(None, "stop training after this wall-clock budget", gt=0)
     gradient_accumulation_steps: int = _f(1, "micro-batches per optimizer step", gt=0)
     warmup_steps: int = _f(20, "linear warm-up steps before cosine decay", ge=0)
@@ -79,7 +81,8 @@ class DataConfig(_Section):
         -50.0, "segments whose RMS is below this level (dBFS) are dropped", le=0
     )
     reference_lufs: float = _f(
-        -20.0, "integrated loudness the clean reference of a 'fix' recipe is normalised to",
+        -20.0,
+        "integrated loudness the clean reference of a 'fix' recipe is normalised to",
         le=0,
     )
     split: SplitConfig = _f(SplitConfig(), "train/val/test shares, assigned per song")
@@ -212,13 +215,13 @@ class ChainLength(_Section):
 class AugmentationConfig(_Section):
     recipes_per_segment: int = _f(4, "recipes sampled for each segment", gt=0)
     seed: int = _f(0, "base seed; each recipe's seed derives from it and the segment id")
-    fix_ratio: float = _f(
-        0.7, "share of 'fix' recipes (the rest are 'instruct')", ge=0, le=1
-    )
+    fix_ratio: float = _f(0.7, "share of 'fix' recipes (the rest are 'instruct')", ge=0, le=1)
     chain_length: ChainLength = _f(ChainLength(), "distortions per recipe")
     named_problem_ratio: float = _f(
-        0.5, "share of fix prompts that name the problem instead of a generic request",
-        ge=0, le=1,
+        0.5,
+        "share of fix prompts that name the problem instead of a generic request",
+        ge=0,
+        le=1,
     )
     tools: dict[str, ToolAugmentation] = _f(
         {}, "per-tool probability and parameter ranges, keyed by registry tool name"

@@ -14,7 +14,8 @@ import bisect
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from functools import lru_cache
+from decimal import Decimal
+from functools import cache
 
 from mixer_core.registry import REGISTRY, TOOLS, Param, Tool
 
@@ -65,20 +66,22 @@ _NUMBER = re.compile(r"-?[0-9]+(\.[0-9]+)?")
 def format_value(value: float, param: Param) -> str:
     """Fixed decimals from the parameter's step; more only when needed to stay exact."""
     value = float(value) + 0.0  # turns -0.0 into 0.0
-    for decimals in range(param.decimals, 18):
-        text = f"{value:.{decimals}f}"
-        if float(text) == value:
-            return text
-    return repr(value)
+    text = f"{value:.{param.decimals}f}"
+    if float(text) == value:
+        return text
+    text = f"{Decimal(repr(value)):f}"  # shortest exact digits, never an exponent
+    return text if "." in text else text + ".0"
 
 
-def format(calls: Iterable[ToolCall]) -> str:  # noqa: A001 - the language's own verb
+def format(calls: Iterable[ToolCall]) -> str:
     """Canonical text for a program; the inverse of :func:`parse`."""
     parts = []
     for call in calls:
         tool = REGISTRY[call.name]
         args = ", ".join(
-            f"{p.name}={format_value(call.args[p.name], p)}" for p in tool.params if p.name in call.args
+            f"{p.name}={format_value(call.args[p.name], p)}"
+            for p in tool.params
+            if p.name in call.args
         )
         parts.append(f"{tool.name}({args})")
     return " ".join(parts)
@@ -206,14 +209,16 @@ def parse(text: str) -> list[ToolCall]:
     return _Parser(text).program()
 
 
-@lru_cache(maxsize=None)
+@cache
 def _grid(tool_name: str, param_name: str) -> tuple[str, ...]:
     """Every canonical value string of a parameter, sorted for prefix search."""
     param = REGISTRY[tool_name].param(param_name)
     assert param is not None
     count = round((param.high - param.low) / param.step)
-    values = {format_value(round(param.low + i * param.step, param.decimals), param)
-              for i in range(count + 1)}
+    values = {
+        format_value(round(param.low + i * param.step, param.decimals), param)
+        for i in range(count + 1)
+    }
     return tuple(sorted(v for v in values if param.contains(float(v))))
 
 
@@ -278,7 +283,7 @@ class CanonicalPrefix:
                 if key not in names:
                     return False, False
                 param_index = names.index(key)
-                remaining = remaining[param_index + 1:]
+                remaining = remaining[param_index + 1 :]
                 pos = eq + 1
                 end = pos
                 while end < n and text[end] not in ",)":

@@ -41,7 +41,9 @@ class Param:
 
     def __post_init__(self) -> None:
         if not self.low <= self.default <= self.high:
-            raise ValueError(f"{self.name}: default {self.default} outside [{self.low}, {self.high}]")
+            raise ValueError(
+                f"{self.name}: default {self.default} outside [{self.low}, {self.high}]"
+            )
 
     @property
     def decimals(self) -> int:
@@ -235,9 +237,7 @@ TOOLS: tuple[Tool, ...] = (
         name="low_pass",
         family="filter",
         description="2nd-order Butterworth low-pass (12 dB/octave).",
-        params=(
-            Param("freq", "Hz", 1000.0, 20000.0, 8000.0, 1.0, "cutoff frequency (-3 dB)"),
-        ),
+        params=(Param("freq", "Hz", 1000.0, 20000.0, 8000.0, 1.0, "cutoff frequency (-3 dB)"),),
         apply=filters.low_pass,
         inverse=_invert_low_pass,
     ),
@@ -246,7 +246,9 @@ TOOLS: tuple[Tool, ...] = (
         family="dynamics",
         description="Feed-forward downward compressor with a hard knee and make-up gain.",
         params=(
-            Param("threshold_db", "dB", -60.0, 0.0, -20.0, 0.1, "level above which gain is reduced"),
+            Param(
+                "threshold_db", "dB", -60.0, 0.0, -20.0, 0.1, "level above which gain is reduced"
+            ),
             Param("ratio", "ratio", 1.0, 20.0, 4.0, 0.1, "input dB per output dB above threshold"),
             *_DYNAMICS_TIMING,
             Param("makeup_db", "dB", 0.0, 24.0, 0.0, 0.1, "gain added after compression"),
@@ -283,14 +285,15 @@ TOOLS: tuple[Tool, ...] = (
         name="apply_reverb",
         family="space",
         description=(
-            "Algorithmic room reverb (exponentially decaying, damped noise tail); "
-            "not invertible, so it appears in instruct examples only."
+            "Algorithmic room reverb (exponentially decaying, damped noise tail with unit "
+            "energy, so the defaults keep loudness within about 1 dB); not invertible, so "
+            "it appears in instruct examples only."
         ),
         params=(
             Param("room_size", "", 0.0, 1.0, 0.5, 0.01, "0 small room .. 1 hall (decay 0.2-4 s)"),
             Param("damping", "", 0.0, 1.0, 0.5, 0.01, "high-frequency absorption"),
-            Param("wet", "", 0.0, 1.0, 0.33, 0.01, "reverberated signal level"),
-            Param("dry", "", 0.0, 1.0, 0.7, 0.01, "direct signal level"),
+            Param("wet", "", 0.0, 1.0, 0.3, 0.01, "reverberated signal level"),
+            Param("dry", "", 0.0, 1.0, 0.9, 0.01, "direct signal level"),
         ),
         apply=space.apply_reverb,
     ),
@@ -324,7 +327,12 @@ TOOLS: tuple[Tool, ...] = (
         description="Mid/side width: the side signal is scaled by width (1 leaves audio as is).",
         params=(
             Param(
-                "width", "", STEREO_WIDTH_RANGE[0], STEREO_WIDTH_RANGE[1], 1.0, 0.01,
+                "width",
+                "",
+                STEREO_WIDTH_RANGE[0],
+                STEREO_WIDTH_RANGE[1],
+                1.0,
+                0.01,
                 "0 mono .. 1 unchanged .. 2 twice as wide",
             ),
         ),
@@ -346,3 +354,33 @@ def get_tool(name: str) -> Tool | None:
 def registry_json() -> list[dict[str, object]]:
     """The registry as plain data, for ``mixer tools --json`` and the docs."""
     return [tool.to_json() for tool in TOOLS]
+
+
+def registry_markdown() -> str:
+    """The tool reference in docs/tools.md, generated so it never drifts from the code."""
+    lines = [
+        "# Mixing tools",
+        "",
+        "Generated from `mixer_core/registry.py` by `mixer tools --markdown`; do not edit.",
+        "",
+    ]
+    for tool in TOOLS:
+        inverse = "none"
+        if tool.inverse is not None:
+            inverse = "exact" if tool.inverse_exact else "approximate"
+        lines += [
+            f"## `{tool.name}`",
+            "",
+            f"{tool.description} Family: {tool.family}. Inverse: {inverse}. "
+            f"Mono audio: {tool.mono_behaviour}.",
+            "",
+            "| parameter | unit | min | max | default | step | meaning |",
+            "|---|---|---|---|---|---|---|",
+        ]
+        lines += [
+            f"| `{p.name}` | {p.unit or '-'} | {p.low:g} | {p.high:g} | {p.default:g} "
+            f"| {p.step:g} | {p.description} |"
+            for p in tool.params
+        ]
+        lines.append("")
+    return "\n".join(lines)
