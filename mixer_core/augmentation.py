@@ -1,0 +1,250 @@
+"""Augmentation recipes: which distortion a clean segment gets, and what the model writes.
+
+A recipe is data (DESIGN: the manifest makes augmentation reproducible), so every
+random choice is made here, once, from a seed derived by sha256 from
+``(augmentation.seed, segment_id, k)``; Python's salted ``hash()`` would change the
+manifest between runs. Rendering audio from a recipe needs no randomness.
+
+Programs in recipes are canonical: each call states only its arguments that differ from
+the registry default (so ``change_volume(db=0.0)`` is written ``change_volume()``), and
+the text is ``instructions.format`` of the calls, so ``format(parse(t)) == t``.
+
+The target of a "fix" recipe undoes its chain. Tools do not commute (a compressor
+before a gain is not a gain before the compressor), so the inverse of
+``f1 then f2 then ... fn`` is ``inv(fn) then ... then inv(f1)``: the registry inverses
+of the chain's calls in reverse order. It is exact where every tool's inverse is exact
+(gain, EQ, pan, width), approximate otherwise (filters, dynamics).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import random
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from mixer_core import instructions
+from mixer_core.config import AugmentationConfig, ToolAugmentation
+from mixer_core.instructions import ToolCall
+from mixer_core.prompts import fix_prompt, instruct_prompt
+from mixer_core.registry import TOOLS, Param, Tool
+
+Mode = Literal["fix", "instruct"]
+MODES: tuple[Mode, ...] = ("fix", "instruct")
+
+# Redraws of one tool's values before giving up on it for this chain: a fix chain needs
+# values the registry can invert (e.g. stereo_width 0.4 has no in-range inverse).
+_INVERTIBLE_DRAWS = 16
+
+
+@dataclass(frozen=True)
+class Recipe:
+    """One training example, before audio: the chain to apply and the program to learn.
+
+    ``families`` holds the distinct registry families of the chain's tools, in chain
+    order; in a parquet row (``to_row``) it is one comma-separated string, ``""`` for
+    an empty chain, so the manifest needs no list-typed column.
+    """
+
+    recipe_id: str
+    segment_id: str
+    seed: int
+    mode: Mode
+    chain: str
+    target: str
+    prompt: str
+    families: tuple[str, ...]
+
+    def __post_init__(self) -> None:
+        if self.mode not in MODES:
+            raise ValueError(f"recipe {self.recipe_id}: mode {self.mode!r} is not one of {MODES}")
+
+    def chain_calls(self) -> list[ToolCall]:
+        return instructions.parse(self.chain)
+
+    def target_calls(self) -> list[ToolCall]:
+        return instructions.parse(self.target)
+
+    def to_row(self) -> dict[str, Any]:
+        return {
+            "recipe_id": self.recipe_id,
+            "segment_id": self.segment_id,
+            "seed": self.seed,
+            "mode": self.mode,
+            "chain": self.chain,
+            "target": self.target,
+            "prompt": self.prompt,
+            "families": ",".join(self.families),
+        }
+
+    @classmethod
+    def from_row(cls, row: Mapping[str, Any]) -> Recipe:
+        """Read a manifest row; columns beyond the recipe's (split, artist, ...) are ignored."""
+        missing = [key for key in _ROW_KEYS if key not in row]
+        if missing:
+            raise ValueError(
+                f"recipe row {row.get('recipe_id', '?')}: missing column(s) {', '.join(missing)}"
+            )
+        families = row["families"]
+        if not isinstance(families, str):
+            raise ValueError(
+                f"recipe {row['recipe_id']}: families must be a comma-separated string, "
+                f"got {type(families).__name__}"
+            )
+        return cls(
+            recipe_id=str(row["recipe_id"]),
+            segment_id=str(row["segment_id"]),
+            seed=int(row["seed"]),
+            mode=row["mode"],
+            chain=str(row["chain"]),
+            target=str(row["target"]),
+            prompt=str(row["prompt"]),
+            families=tuple(f for f in families.split(",") if f),
+        )
+
+
+_ROW_KEYS = ("recipe_id", "segment_id", "seed", "mode", "chain", "target", "prompt", "families")
+
+
+def recipe_seed(base_seed: int, segment_id: str, k: int) -> int:
+    """A 63-bit seed (fits parquet's int64) that depends only on its three inputs."""
+    digest = hashlib.sha256(f"{base_seed}\x1f{segment_id}\x1f{k}".encode()).digest()
+    return int.from_bytes(digest[:8], "big") >> 1
+
+
+def canonical_calls(calls: Sequence[ToolCall]) -> list[ToolCall]:
+    """The same calls with every argument equal to its default left out."""
+    out = []
+    for call in calls:
+        tool = call.tool
+        args = {k: v for k, v in call.args.items() if v != tool.defaults()[k]}
+        out.append(ToolCall(call.name, args))
+    return out
+
+
+def inverse_chain(calls: Sequence[ToolCall]) -> list[ToolCall]:
+    """The registry inverses of ``calls`` in reverse order (see the module docstring)."""
+    undo: list[ToolCall] = []
+    for call in reversed(calls):
+        tool = call.tool
+        inverse = tool.inverse(call.resolved()) if tool.inverse else None
+        if inverse is None:
+            raise ValueError(f"{instructions.format([call])} has no inverse in the registry")
+        undo.extend(inverse)
+    return canonical_calls(undo)
+
+
+def _draw_value(param: Param, low: float, high: float, rng: random.Random) -> float:
+    """Uniform over the step-grid points inside [low, high], so the value is canonical."""
+    first = math.ceil((low - param.low) / param.step - 1e-9)
+    last = math.floor((high - param.low) / param.step + 1e-9)
+    if first > last:  # the range lies between two grid points: take the nearer one
+        first = last = round(((low + high) / 2 - param.low) / param.step)
+    index = first + math.floor(rng.random() * (last - first + 1))
+    value = round(param.low + index * param.step, param.decimals) + 0.0
+    return min(max(value, param.low), param.high)
+
+
+def _draw_call(
+    tool: Tool, spec: ToolAugmentation, rng: random.Random, invertible: bool
+) -> ToolCall | None:
+    attempts = _INVERTIBLE_DRAWS if invertible else 1
+    for _ in range(attempts):
+        args = {}
+        for param in tool.params:
+            if param.name in spec.params:
+                low, high = spec.params[param.name]
+                args[param.name] = _draw_value(param, low, high, rng)
+        call = canonical_calls([ToolCall(tool.name, args)])[0]
+        if not invertible or (tool.inverse and tool.inverse(call.resolved()) is not None):
+            return call
+    return None
+
+
+def _pick(weights: Sequence[float], rng: random.Random) -> int:
+    point = rng.random() * sum(weights)
+    total = 0.0
+    for index, weight in enumerate(weights):
+        total += weight
+        if point < total:
+            return index
+    return max(i for i, w in enumerate(weights) if w > 0)
+
+
+def _draw_chain(
+    pool: Sequence[tuple[Tool, ToolAugmentation]],
+    length: int,
+    rng: random.Random,
+    invertible: bool,
+) -> list[ToolCall]:
+    """Tools drawn by probability weight, never one tool twice in a chain."""
+    remaining = list(pool)
+    chain: list[ToolCall] = []
+    while len(chain) < length and remaining:
+        tool, spec = remaining.pop(_pick([spec.probability for _, spec in remaining], rng))
+        call = _draw_call(tool, spec, rng, invertible)
+        if call is not None:
+            chain.append(call)
+    return chain
+
+
+def _tool_pools(
+    cfg: AugmentationConfig,
+) -> tuple[list[tuple[Tool, ToolAugmentation]], list[tuple[Tool, ToolAugmentation]]]:
+    """(every enabled tool, the invertible ones), in registry order for stability."""
+    enabled = [
+        (tool, cfg.tools[tool.name])
+        for tool in TOOLS
+        if tool.name in cfg.tools and cfg.tools[tool.name].probability > 0
+    ]
+    return enabled, [(tool, spec) for tool, spec in enabled if tool.inverse is not None]
+
+
+def sample_recipes(
+    segment_id: str, cfg: AugmentationConfig, count: int | None = None
+) -> list[Recipe]:
+    """Recipes ``{segment_id}#0 .. #count-1``; the same inputs give the same recipes.
+
+    A chain is as long as drawn from ``chain_length`` unless fewer enabled tools exist
+    (tools never repeat). Length 0 is a "leave it alone" example: empty chain and
+    empty target.
+    """
+    count = cfg.recipes_per_segment if count is None else count
+    if count < 0:
+        raise ValueError(f"sample_recipes: count must be >= 0, got {count}")
+    enabled, invertible = _tool_pools(cfg)
+    if cfg.fix_ratio > 0 and not invertible:
+        raise ValueError(
+            f"augmentation.tools: fix_ratio is {cfg.fix_ratio} but no tool with an inverse "
+            "has a probability above 0, so no 'fix' chain can be drawn"
+        )
+    recipes = []
+    for k in range(count):
+        seed = recipe_seed(cfg.seed, segment_id, k)
+        rng = random.Random(seed)
+        mode: Mode = "fix" if rng.random() < cfg.fix_ratio else "instruct"
+        span = cfg.chain_length.max - cfg.chain_length.min + 1
+        length = cfg.chain_length.min + math.floor(rng.random() * span)
+        if mode == "fix":
+            chain = _draw_chain(invertible, length, rng, invertible=True)
+            target = instructions.format(inverse_chain(chain))
+            prompt = fix_prompt(chain, rng, name_problem=rng.random() < cfg.named_problem_ratio)
+        else:
+            chain = _draw_chain(enabled, length, rng, invertible=False)
+            target = instructions.format(chain)
+            prompt = instruct_prompt(chain, rng)
+        recipes.append(
+            Recipe(
+                recipe_id=f"{segment_id}#{k}",
+                segment_id=segment_id,
+                seed=seed,
+                mode=mode,
+                chain=instructions.format(chain),
+                target=target,
+                prompt=prompt,
+                families=tuple(dict.fromkeys(call.tool.family for call in chain)),
+            )
+        )
+    return recipes
