@@ -105,19 +105,19 @@ class AudioEncoderConfig(_Section):
     small: dict[str, Any] = _f(
         {
             "num_mel_bins": 64,
-            "spec_size": 256,
+            "spec_size": 128,
             "patch_size": 4,
             "patch_stride": [4, 4],
             "patch_embeds_hidden_size": 32,
-            "hidden_size": 128,
+            "hidden_size": 256,
             "depths": [1, 1, 1, 1],
             "num_attention_heads": [2, 2, 4, 4],
-            "window_size": 8,
+            "window_size": 4,
             "projection_dim": 128,
         },
         "ClapAudioConfig keyword arguments for the small encoder built from scratch",
     )
-    max_seconds: float = _f(10.0, "audio seen by the encoder per example (s)", gt=0)
+    max_seconds: float = _f(4.0, "audio seen by the encoder per example (s)", gt=0)
 
 
 class DecoderConfig(_Section):

@@ -1,0 +1,95 @@
+"""Save and load a trained mixer model as one self-contained folder.
+
+Layout::
+
+    mixer_config.yaml        resolved MixerConfig + sample rate (what built the model)
+    text_encoder/            the prompt encoder, copied (HF save_pretrained, ~90 MB for MiniLM)
+    audio_encoder/           HTSAT config, front-end settings, weights (safetensors)
+    fusion.safetensors       the fusion MLP
+    tokenizer/               the decoder's tokenizer (domain or pretrained)
+    adapter/                 LoRA adapter (peft save_pretrained)
+    decoder/                 small decoder only: config + base weights (safetensors)
+    decoder.json             where a pretrained decoder's frozen base weights live
+
+The text encoder is copied even when frozen so the folder works on another machine
+(an MLflow artifact); a pretrained decoder's base is referenced by path because it is
+frozen and can be gigabytes.
+"""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+from pathlib import Path
+
+import torch
+import yaml
+from safetensors.torch import load_file, save_file
+
+from mixer_core.config import MixerConfig
+from mixer_core.model.audio_encoder import AudioEncoder
+from mixer_core.model.decoder import Decoder
+from mixer_core.model.errors import ModelLoadError
+from mixer_core.model.mixer_model import MixerModel, build_fusion
+from mixer_core.model.text_encoder import TextEncoder
+
+CONFIG_FILE = "mixer_config.yaml"
+FORMAT_VERSION = 1
+
+
+def save_mixer(model: MixerModel, folder: str | Path) -> Path:
+    """Write the folder atomically (a sibling temp folder renamed into place)."""
+    folder = Path(folder)
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{folder.name}.", dir=folder.parent))
+    try:
+        meta = {
+            "format_version": FORMAT_VERSION,
+            "sample_rate": model.sample_rate,
+            "mixer": model.config.model_dump(mode="json"),
+        }
+        (staging / CONFIG_FILE).write_text(yaml.safe_dump(meta, sort_keys=False))
+        model.text_encoder.save(staging / "text_encoder")
+        model.audio_encoder.save(staging / "audio_encoder")
+        fusion_state = {k: v.detach().contiguous() for k, v in model.fusion.state_dict().items()}
+        save_file(fusion_state, staging / "fusion.safetensors")
+        model.decoder.save(staging)
+        if folder.exists():
+            shutil.rmtree(folder)
+        staging.rename(folder)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    return folder
+
+
+def read_saved_config(folder: str | Path) -> tuple[MixerConfig, int]:
+    """The (MixerConfig, sample_rate) a saved folder was built with."""
+    folder = Path(folder)
+    config_file = folder / CONFIG_FILE
+    if not folder.is_dir():
+        raise ModelLoadError(f"{folder}: no such model folder")
+    if not config_file.is_file():
+        raise ModelLoadError(f"{folder}: not a saved mixer model (no {CONFIG_FILE})")
+    meta = yaml.safe_load(config_file.read_text())
+    if meta.get("format_version") != FORMAT_VERSION:
+        raise ModelLoadError(
+            f"{config_file}: format_version {meta.get('format_version')!r}, "
+            f"expected {FORMAT_VERSION}"
+        )
+    return MixerConfig.model_validate(meta["mixer"]), int(meta["sample_rate"])
+
+
+def load_mixer(folder: str | Path, device: str = "cpu") -> MixerModel:
+    """A saved model, in eval mode on ``device``; its logits equal the saved model's."""
+    folder = Path(folder)
+    config, sample_rate = read_saved_config(folder)
+    text = TextEncoder.from_path(
+        folder / "text_encoder", config.text_encoder.max_length, key=f"{folder}/text_encoder"
+    )
+    audio = AudioEncoder.from_saved(folder / "audio_encoder")
+    decoder = Decoder.from_saved(folder)
+    fusion = build_fusion(config, text, audio, decoder)
+    fusion.load_state_dict(load_file(folder / "fusion.safetensors"))
+    model = MixerModel(config, sample_rate, text, audio, decoder, fusion)
+    return model.to(torch.device(device)).eval()

@@ -1,0 +1,323 @@
+"""The mixer model: tokenizer, features, shapes, loss, training signal, trainable parts."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pyloudnorm
+import pytest
+import torch
+from hypothesis import given, settings
+from transformers import ClapConfig, ClapFeatureExtractor, ClapModel
+
+from mixer_core.config import MixerConfig
+from mixer_core.instructions import format as format_program
+from mixer_core.model import (
+    MixerModel,
+    ModelConfigError,
+    ModelLoadError,
+    build_domain_tokenizer,
+    load_mixer,
+)
+from mixer_core.model.features import ClapLogMel, LevelFeatures
+from mixer_core.model.mixer_model import IGNORE_INDEX
+from tests.strategies import programs
+
+RATE = 8000
+
+TINY_HTSAT: dict[str, Any] = {
+    "num_mel_bins": 16,
+    "spec_size": 64,
+    "patch_size": 4,
+    "patch_stride": [4, 4],
+    "patch_embeds_hidden_size": 16,
+    "hidden_size": 32,
+    "depths": [1, 1],
+    "num_attention_heads": [1, 2],
+    "window_size": 4,
+}
+TINY_MISTRAL: dict[str, Any] = {
+    "hidden_size": 32,
+    "intermediate_size": 64,
+    "num_hidden_layers": 1,
+    "num_attention_heads": 2,
+    "num_key_value_heads": 1,
+    "max_position_embeddings": 256,
+    "sliding_window": None,
+}
+
+
+def tiny_config(**sections: dict[str, Any]) -> MixerConfig:
+    """A model small enough for CPU tests: 1 s of audio, 2-stage HTSAT, 1-layer decoder."""
+    data: dict[str, Any] = {
+        "audio_encoder": {"max_seconds": 1.0, "small": TINY_HTSAT},
+        "decoder": {"small": TINY_MISTRAL, "max_target_tokens": 96},
+        "lora": {"r": 4, "alpha": 8, "dropout": 0.0},
+        "fusion": {"prefix_tokens": 2, "hidden_size": 32, "dropout": 0.0},
+        "generation": {"max_new_tokens": 48},
+    }
+    for name, values in sections.items():
+        data[name] = {**data.get(name, {}), **values}
+    return MixerConfig.model_validate(data)
+
+
+def noise_audio(batch: int, channels: int = 2, seconds: float = 0.5, seed: int = 0) -> torch.Tensor:
+    generator = torch.Generator().manual_seed(seed)
+    return 0.1 * torch.randn(batch, channels, int(seconds * RATE), generator=generator)
+
+
+@pytest.fixture(scope="module")
+def model() -> MixerModel:
+    return MixerModel.from_config(tiny_config(), RATE, seed=0)
+
+
+PROMPTS = ["make it louder", "less bass please"]
+TARGETS = ["change_volume(db=3.0)", "apply_eq(low_gain=-4.5, high_gain=1.0) apply_reverb()"]
+
+
+# ---- tokenizer ----------------------------------------------------------------------
+
+
+@settings(max_examples=150, deadline=None)
+@given(programs(max_size=4))
+def test_domain_tokenizer_round_trips_canonical_programs(calls):
+    tokenizer = build_domain_tokenizer()
+    text = format_program(calls)
+    ids = tokenizer(text, add_special_tokens=False)["input_ids"]
+    assert tokenizer.unk_token_id not in ids
+    assert tokenizer.decode(ids) == text
+
+
+def test_domain_tokenizer_saves_and_loads(tmp_path):
+    from transformers import AutoTokenizer
+
+    tokenizer = build_domain_tokenizer()
+    tokenizer.save_pretrained(tmp_path)
+    loaded = AutoTokenizer.from_pretrained(tmp_path, local_files_only=True)
+    text = "compress(threshold_db=-20.0, ratio=4.0) pan(position=-0.25)"
+    assert (
+        loaded(text, add_special_tokens=False)["input_ids"]
+        == tokenizer(text, add_special_tokens=False)["input_ids"]
+    )
+    assert loaded.decode(loaded(text, add_special_tokens=False)["input_ids"]) == text
+    # "db=" inside "threshold_db=" must not split off: one token per grammar piece
+    assert loaded.convert_ids_to_tokens(
+        loaded("compress(threshold_db=", add_special_tokens=False)["input_ids"]
+    ) == ["compress(", "threshold_db="]
+
+
+# ---- features -----------------------------------------------------------------------
+
+
+def test_log_mel_matches_clap_feature_extractor():
+    rate, seconds = 22050, 2
+    signal = np.random.default_rng(1).standard_normal(int(rate * 0.7)).astype(np.float32) * 0.2
+    hop = 180
+    extractor = ClapFeatureExtractor(
+        feature_size=32,
+        sampling_rate=rate,
+        hop_length=hop,
+        max_length_s=seconds,
+        fft_window_size=1024,
+        frequency_max=rate / 2,
+        truncation="rand_trunc",
+        padding="repeatpad",
+    )
+    expected = extractor(signal, sampling_rate=rate, return_tensors="np")["input_features"]
+    log_mel = ClapLogMel(rate, 32, 1024, hop, int(rate * seconds), 0.0, rate / 2)
+    actual = log_mel(torch.from_numpy(signal)[None]).numpy()
+    assert actual.shape == expected.shape
+    np.testing.assert_allclose(actual, expected, atol=5e-3)
+
+
+def test_level_features_measure_absolute_level():
+    rate = 22050
+    rng = np.random.default_rng(2)
+    left = rng.standard_normal(rate * 2).astype(np.float32) * 0.1
+    stereo = np.stack([left, 0.5 * left + 0.02 * rng.standard_normal(rate * 2).astype(np.float32)])
+    features = LevelFeatures(rate)
+    raw = features.raw(torch.from_numpy(stereo)[None])
+    expected = pyloudnorm.Meter(rate).integrated_loudness(stereo.T)
+    assert abs(raw["loudness"].item() - expected) < 0.2
+    assert (
+        abs(
+            raw["balance"].item() - 10 * np.log10((stereo[0] ** 2).mean() / (stereo[1] ** 2).mean())
+        )
+        < 0.05
+    )
+    louder = features.raw(torch.from_numpy(stereo * 10 ** (6 / 20))[None])
+    # a +6 dB gain moves every level feature by 6 dB: nothing is normalised away
+    for key in ("loudness", "peak", "coarse", "mel"):
+        np.testing.assert_allclose((louder[key] - raw[key]).numpy(), 6.0, atol=1e-3)
+    np.testing.assert_allclose(louder["crest"].numpy(), raw["crest"].numpy(), atol=1e-3)
+
+
+def test_level_features_treat_mono_as_dual_mono():
+    features = LevelFeatures(RATE)
+    mono = noise_audio(2, channels=1)
+    np.testing.assert_array_equal(features(mono).numpy(), features(mono.expand(-1, 2, -1)).numpy())
+    assert features(mono).shape == (2, LevelFeatures.feature_size(features.bands))
+
+
+# ---- model --------------------------------------------------------------------------
+
+
+def test_prepare_batch_and_forward_shapes(model):
+    batch = model.prepare_batch(noise_audio(2), RATE, PROMPTS, TARGETS)
+    prefix = model.config.fusion.prefix_tokens
+    ids, labels = batch["decoder_input_ids"], batch["labels"]
+    assert labels.shape == (2, prefix + ids.shape[1])
+    assert (labels[:, : prefix + 1] == IGNORE_INDEX).all()
+    eos = model.decoder.eos_id
+    for row in range(2):
+        length = int(batch["decoder_attention_mask"][row].sum())
+        assert ids[row, 0] == model.decoder.start_id and ids[row, length - 1] == eos
+        assert labels[row, prefix + length - 1] == eos
+        assert (labels[row, prefix + length :] == IGNORE_INDEX).all()
+        text = model.decoder.tokenizer.decode(ids[row, 1 : length - 1].tolist())
+        assert text == TARGETS[row]
+    output = model(**batch)
+    assert output.logits.shape == (2, labels.shape[1], len(model.decoder.tokenizer))
+    assert torch.isfinite(output.loss)
+    output.loss.backward()
+    assert all(p.grad is not None for p in model.decoder.lora_parameters())
+    assert all(p.grad is None for p in model.text_encoder.parameters())
+    model.zero_grad(set_to_none=True)
+
+
+def test_loss_is_mean_cross_entropy_over_target_tokens(model):
+    model.eval()
+    batch = model.prepare_batch(noise_audio(2), RATE, PROMPTS, TARGETS)
+    output = model(**batch)
+    logits, labels = output.logits[:, :-1], batch["labels"][:, 1:]
+    keep = labels != IGNORE_INDEX
+    log_probs = torch.log_softmax(logits.float(), dim=-1)
+    picked = log_probs.gather(-1, labels.clamp_min(0)[..., None])[..., 0]
+    assert torch.allclose(output.loss, -picked[keep].mean(), atol=1e-5)
+    model.train()
+
+
+def test_a_few_steps_overfit_a_tiny_batch_and_generation_reproduces_it():
+    model = MixerModel.from_config(tiny_config(), RATE, seed=1)
+    model.train()
+    audio = noise_audio(2, seed=3)
+    batch = model.prepare_batch(audio, RATE, PROMPTS, TARGETS)
+    optimizer = torch.optim.AdamW(model.trainable_parameters(), lr=1e-2)
+    losses = []
+    for _ in range(40):
+        loss = model(**batch).loss
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+        losses.append(loss.item())
+    assert losses[-1] < 0.1 * losses[0]
+    # the generation path (prefix, start token, KV cache) agrees with the training layout
+    assert model.generate_programs(audio, RATE, PROMPTS) == TARGETS
+    assert model.training
+
+
+def test_trainable_summary_follows_config(model):
+    rows = {row["part"]: row for row in model.trainable_summary()}
+    assert set(rows) == {"text_encoder", "audio_encoder", "fusion", "decoder_base", "decoder_lora"}
+    assert rows["text_encoder"]["trainable"] is False
+    assert rows["decoder_lora"]["trainable"] and rows["decoder_base"]["trainable"]
+    assert all(row["params"] > 0 for row in rows.values())
+    counted = sum(row["params"] for row in rows.values() if row["trainable"])
+    assert counted == sum(p.numel() for p in model.trainable_parameters())
+
+    frozen = MixerModel.from_config(
+        tiny_config(
+            trainable={"text_encoder": True, "audio_encoder": False, "decoder_base": False}
+        ),
+        RATE,
+    )
+    rows = {row["part"]: row["trainable"] for row in frozen.trainable_summary()}
+    assert rows == {
+        "text_encoder": True,
+        "audio_encoder": False,
+        "fusion": True,
+        "decoder_base": False,
+        "decoder_lora": True,
+    }
+    frozen.train()
+    assert not frozen.audio_encoder.training and frozen.text_encoder.training
+
+
+def test_frozen_text_encoder_stays_in_eval_mode(model):
+    model.train()
+    assert model.fusion.training and not model.text_encoder.training
+
+
+def test_same_seed_same_weights():
+    first = MixerModel.from_config(tiny_config(), RATE, seed=5)
+    second = MixerModel.from_config(tiny_config(), RATE, seed=5)
+    for (name, a), b in zip(first.state_dict().items(), second.state_dict().values(), strict=True):
+        assert torch.equal(a, b), name
+
+
+def test_bad_htsat_config_names_the_keys():
+    bad = {**TINY_HTSAT, "hidden_size": 48}
+    with pytest.raises(
+        ModelConfigError,
+        match=r"mixer\.audio_encoder\.small: hidden_size \(48\).*"
+        r"patch_embeds_hidden_size \(16\)",
+    ):
+        MixerModel.from_config(tiny_config(audio_encoder={"small": bad}), RATE)
+
+
+def test_htsat_window_larger_than_last_grid_is_rejected():
+    bad = {**TINY_HTSAT, "window_size": 16}
+    with pytest.raises(ModelConfigError, match=r"at least window_size \(16\)"):
+        MixerModel.from_config(tiny_config(audio_encoder={"small": bad}), RATE)
+
+
+def test_audio_encoder_from_a_clap_checkpoint(tmp_path):
+    text_config = {
+        "vocab_size": 100,
+        "hidden_size": 16,
+        "num_hidden_layers": 1,
+        "num_attention_heads": 2,
+        "intermediate_size": 32,
+    }
+    config = ClapConfig(text_config=text_config, audio_config=TINY_HTSAT, projection_dim=24)
+    ClapModel(config).save_pretrained(tmp_path / "clap")
+    ClapFeatureExtractor(
+        feature_size=16,
+        sampling_rate=RATE,
+        hop_length=32,
+        max_length_s=1,
+        truncation="rand_trunc",
+    ).save_pretrained(tmp_path / "clap")
+    model = MixerModel.from_config(
+        tiny_config(audio_encoder={"path": str(tmp_path / "clap")}), RATE
+    )
+    assert model.audio_encoder.out_dim == 24
+    batch = model.prepare_batch(noise_audio(2), RATE, PROMPTS, TARGETS)
+    assert torch.isfinite(model(**batch).loss)
+    model.eval()
+    with torch.no_grad():
+        expected = model(**batch).logits
+    loaded = load_mixer(model.save(tmp_path / "saved"))
+    with torch.no_grad():
+        assert torch.equal(loaded(**batch).logits, expected)
+
+
+def test_missing_text_encoder_path_is_a_clear_error(tmp_path):
+    missing = tmp_path / "no-such-model"
+    with pytest.raises(ModelLoadError, match=r"mixer\.text_encoder\.path: .*no-such-model"):
+        MixerModel.from_config(tiny_config(text_encoder={"path": str(missing)}), RATE)
+
+
+def test_non_canonical_or_too_long_targets_are_rejected(model):
+    with pytest.raises(ValueError, match="not canonical"):
+        model.prepare_batch(noise_audio(1), RATE, ["x"], ["change_volume(db=+3)"])
+    too_long = " ".join(["change_volume(db=-12.5)"] * 20)
+    with pytest.raises(ValueError, match=r"mixer\.decoder\.max_target_tokens=96"):
+        model.prepare_batch(noise_audio(1), RATE, ["x"], [too_long])
+
+
+def test_prepare_batch_resamples_other_rates(model):
+    batch = model.prepare_batch(noise_audio(1, seconds=0.5), RATE * 2, ["x"])
+    reference = model.prepare_batch(noise_audio(1, seconds=0.25), RATE, ["x"])
+    assert batch["input_features"].shape == reference["input_features"].shape
