@@ -1,0 +1,269 @@
+"""Baselines every evaluation reports beside the model: no-op, oracle and a tuned heuristic.
+
+A model's recovery means little on its own: no-op fixes the scale (recovery 0), the
+oracle (the recipe's exact target) the ceiling, and the heuristic the bar that a
+learned model has to clear. DESIGN "Evaluation" records why the heuristic is the
+*tuned* one: gain alone is undone exactly by loudness normalisation, but blind EQ
+matching toward an average spectrum over-corrects, because songs differ in band levels
+by about as much as the distortion; shrinking its gains (×≈0.5 on real music, fitted
+on the training corpus) made it the strong baseline it has to be.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from mixer_core.augmentation import Recipe
+from mixer_core.instructions import ToolCall
+from mixer_core.loudness import LUFS_FLOOR, integrated_lufs
+from mixer_core.metrics import mrstft_distance
+from mixer_core.mixing_tools import MixingTools
+from mixer_core.registry import REGISTRY, Param
+
+_EQ = REGISTRY["apply_eq"]
+_VOLUME = REGISTRY["change_volume"]
+_EQ_DEFAULTS = _EQ.defaults()
+
+# The bands the heuristic measures are the ones ``apply_eq`` moves at its default
+# frequencies: the low shelf acts below its corner, the high shelf above its corner,
+# and the mid peak sits between them (its 1 kHz centre is the geometric mean of the
+# two corners, 200 Hz and 5 kHz). The low band starts at 20 Hz so DC offset and
+# rumble below hearing do not count as bass.
+BAND_NAMES: tuple[str, ...] = ("low", "mid", "high")
+BAND_EDGES_HZ: tuple[float, float, float] = (
+    20.0,
+    _EQ_DEFAULTS["low_freq"],
+    _EQ_DEFAULTS["high_freq"],
+)
+SHRINKAGE_GRID: tuple[float, ...] = tuple(round(0.1 * i, 1) for i in range(11))
+# DESIGN's measurement on real music; used until a fit on training examples replaces it.
+DEFAULT_SHRINKAGE = 0.5
+DEFAULT_MAX_FIT_EXAMPLES = 64
+_POWER_FLOOR = 1e-12
+_FORMAT_VERSION = 1
+_REQUIRED_KEYS = ("sample_rate", "target_lufs", "band_edges_hz", "band_levels_db", "shrinkage")
+
+
+def band_levels_db(audio: np.ndarray, sample_rate: int) -> np.ndarray:
+    """Energy of the low, mid and high bands relative to their sum, in dB.
+
+    Relative levels describe the spectral balance alone, so they do not depend on gain:
+    loudness is the volume step's business. Measured on the whole clip's power
+    spectrum, summed over channels; the high band ends at Nyquist.
+    """
+    audio = np.asarray(audio, dtype=np.float64)
+    if audio.ndim == 1:
+        audio = audio[None, :]
+    power = np.sum(np.abs(np.fft.rfft(audio, axis=-1)) ** 2, axis=0)
+    freqs = np.fft.rfftfreq(audio.shape[-1], 1.0 / sample_rate)
+    edges = (*BAND_EDGES_HZ, math.inf)
+    energy = np.array(
+        [power[(freqs >= lo) & (freqs < hi)].sum() for lo, hi in itertools.pairwise(edges)]
+    )
+    total = max(float(energy.sum()), _POWER_FLOOR)
+    return 10.0 * np.log10(np.maximum(energy / total, _POWER_FLOOR))
+
+
+def _quantised(value: float, param: Param) -> float:
+    """On the parameter's step grid and inside its registry range.
+
+    The range clip is this baseline's choice (a correction beyond ±24 dB is not one it
+    should make), never the language's: the parser rejects out-of-range values.
+    """
+    clipped = min(max(value, param.low), param.high)
+    return round(round(clipped / param.step) * param.step, param.decimals) + 0.0
+
+
+class NoOpBaseline:
+    """Leaves the input as it is: the empty program, recovery exactly 0."""
+
+    def predict_batch(
+        self, audios: Sequence[np.ndarray], sample_rate: int, prompts: Sequence[str]
+    ) -> list[list[ToolCall]]:
+        return [[] for _ in audios]
+
+
+class OracleBaseline:
+    """The recipe's own target program: the bound that exact tool inverses allow.
+
+    It needs the recipe, which no real predictor gets, so it answers
+    ``predict_targets`` instead of ``predict_batch`` and the evaluation hands it the
+    recipes explicitly.
+    """
+
+    def predict_targets(self, recipes: Sequence[Recipe]) -> list[list[ToolCall]]:
+        return [recipe.target_calls() for recipe in recipes]
+
+
+@dataclass
+class HeuristicBaseline:
+    """Loudness normalisation plus a shrunk 3-band EQ match, with no learning.
+
+    ``target_lufs`` is the training references' median loudness; ``band_levels``
+    their mean relative band levels (:func:`band_levels_db`). A prediction moves the
+    input's band levels toward that average by ``shrinkage`` of the way, then sets the
+    volume so the EQ'd audio lands on ``target_lufs``. The prompt is ignored: this is
+    the blind fix a learned model has to beat.
+    """
+
+    sample_rate: int
+    target_lufs: float
+    band_levels: tuple[float, float, float]
+    shrinkage: float = DEFAULT_SHRINKAGE
+    fit_curve: dict[float, float] = field(default_factory=dict)
+    tools: MixingTools = field(default_factory=MixingTools, repr=False, compare=False)
+
+    @classmethod
+    def fit(
+        cls,
+        references: Sequence[np.ndarray],
+        sample_rate: int,
+        train_examples: Sequence[tuple[np.ndarray, np.ndarray]] | None = None,
+        max_fit_examples: int | None = DEFAULT_MAX_FIT_EXAMPLES,
+    ) -> HeuristicBaseline:
+        """Statistics from clean ``references``; shrinkage from ``(input, reference)`` pairs.
+
+        The shrinkage is the value on :data:`SHRINKAGE_GRID` with the lowest mean
+        MR-STFT distance over ``train_examples`` (pass "fix" examples: the heuristic
+        ignores prompts, so "instruct" pairs only teach it to do nothing). At most
+        ``max_fit_examples`` evenly spaced pairs are used, which bounds the fit's cost
+        (11 grid points × pairs distances). Without pairs, :data:`DEFAULT_SHRINKAGE`.
+        """
+        if not references:
+            raise ValueError("HeuristicBaseline.fit: no reference audio to take statistics from")
+        loudness = [integrated_lufs(ref, sample_rate) for ref in references]
+        audible = [value for value in loudness if value > LUFS_FLOOR]
+        if not audible:
+            raise ValueError(
+                f"HeuristicBaseline.fit: all {len(references)} references are silent "
+                f"(below {LUFS_FLOOR} LUFS)"
+            )
+        levels = np.mean([band_levels_db(ref, sample_rate) for ref in references], axis=0)
+        baseline = cls(
+            sample_rate=sample_rate,
+            target_lufs=float(np.median(audible)),
+            band_levels=(float(levels[0]), float(levels[1]), float(levels[2])),
+        )
+        if train_examples:
+            baseline.fit_shrinkage(_evenly_spaced(train_examples, max_fit_examples))
+        return baseline
+
+    def fit_shrinkage(self, examples: Sequence[tuple[np.ndarray, np.ndarray]]) -> float:
+        """Grid-search the shrinkage on ``(input, reference)`` pairs; sets and returns it."""
+        if not examples:
+            raise ValueError("HeuristicBaseline.fit_shrinkage: no (input, reference) pairs")
+        examples = [(np.asarray(x, np.float32), np.asarray(y, np.float32)) for x, y in examples]
+        corrections = [self._band_correction(audio) for audio, _ in examples]
+        curve: dict[float, float] = {}
+        for shrinkage in SHRINKAGE_GRID:
+            distances = [
+                mrstft_distance(self._run(audio, shrinkage * correction)[1], reference)
+                for (audio, reference), correction in zip(examples, corrections, strict=True)
+            ]
+            curve[shrinkage] = float(np.mean(distances))
+        self.fit_curve = curve
+        self.shrinkage = min(curve, key=lambda s: (curve[s], s))
+        return self.shrinkage
+
+    def predict(self, audio: np.ndarray, sample_rate: int, prompt: str = "") -> list[ToolCall]:
+        """``apply_eq(...)`` then ``change_volume(...)``; a call that does nothing is left out."""
+        self._check_rate(sample_rate)
+        audio = np.asarray(audio, dtype=np.float32)
+        if integrated_lufs(audio, sample_rate) <= LUFS_FLOOR:
+            return []
+        return self._run(audio, self.shrinkage * self._band_correction(audio))[0]
+
+    def predict_batch(
+        self, audios: Sequence[np.ndarray], sample_rate: int, prompts: Sequence[str]
+    ) -> list[list[ToolCall]]:
+        return [
+            self.predict(audio, sample_rate, prompt)
+            for audio, prompt in zip(audios, prompts, strict=True)
+        ]
+
+    def _check_rate(self, sample_rate: int) -> None:
+        if sample_rate != self.sample_rate:
+            raise ValueError(
+                f"HeuristicBaseline was fitted at {self.sample_rate} Hz but got audio at "
+                f"{sample_rate} Hz; its band levels are only comparable at the same rate"
+            )
+
+    def _band_correction(self, audio: np.ndarray) -> np.ndarray:
+        return np.asarray(self.band_levels) - band_levels_db(audio, self.sample_rate)
+
+    def _run(self, audio: np.ndarray, gains_db: np.ndarray) -> tuple[list[ToolCall], np.ndarray]:
+        """The program for these EQ gains, and its output (the fit scores it).
+
+        The volume is measured after the EQ, so the output lands on ``target_lufs``
+        whatever the EQ did to the level.
+        """
+        eq_args = {
+            f"{band}_gain": _quantised(float(gain), _EQ.param(f"{band}_gain"))
+            for band, gain in zip(BAND_NAMES, gains_db, strict=True)
+        }
+        eq_args = {key: value for key, value in eq_args.items() if value != 0.0}
+        program = [ToolCall("apply_eq", eq_args)] if eq_args else []
+        output = self.tools.apply(audio, self.sample_rate, program) if program else audio
+        loudness = integrated_lufs(output, self.sample_rate)
+        if loudness > LUFS_FLOOR:
+            volume = _quantised(self.target_lufs - loudness, _VOLUME.param("db"))
+            if volume != 0.0:
+                program.append(ToolCall("change_volume", {"db": volume}))
+                output = self.tools.apply(output, self.sample_rate, program[-1:])
+        return program, output
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain JSON-ready data; :meth:`from_dict` reads it back."""
+        return {
+            "kind": "heuristic",
+            "version": _FORMAT_VERSION,
+            "sample_rate": self.sample_rate,
+            "target_lufs": self.target_lufs,
+            "band_edges_hz": list(BAND_EDGES_HZ),
+            "band_levels_db": dict(zip(BAND_NAMES, self.band_levels, strict=True)),
+            "shrinkage": self.shrinkage,
+            "fit_curve": [[s, d] for s, d in self.fit_curve.items()],
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any], source: str = "<heuristic>") -> HeuristicBaseline:
+        """Read :meth:`to_dict` output; ``source`` (e.g. a file path) names it in errors."""
+        if data.get("kind") != "heuristic" or data.get("version") != _FORMAT_VERSION:
+            raise ValueError(
+                f"{source}: not a heuristic baseline of format version {_FORMAT_VERSION} "
+                f"(kind={data.get('kind')!r}, version={data.get('version')!r})"
+            )
+        missing = [key for key in _REQUIRED_KEYS if key not in data]
+        if missing:
+            raise ValueError(f"{source}: missing key(s) {', '.join(missing)}")
+        if tuple(data["band_edges_hz"]) != BAND_EDGES_HZ:
+            raise ValueError(
+                f"{source}: band_edges_hz {data['band_edges_hz']} differ from this version's "
+                f"{list(BAND_EDGES_HZ)}; refit the baseline"
+            )
+        levels = data["band_levels_db"]
+        absent = [band for band in BAND_NAMES if band not in levels]
+        if absent:
+            raise ValueError(f"{source}: band_levels_db lacks band(s) {', '.join(absent)}")
+        return cls(
+            sample_rate=int(data["sample_rate"]),
+            target_lufs=float(data["target_lufs"]),
+            band_levels=(float(levels["low"]), float(levels["mid"]), float(levels["high"])),
+            shrinkage=float(data["shrinkage"]),
+            fit_curve={float(s): float(d) for s, d in data.get("fit_curve", [])},
+        )
+
+
+def _evenly_spaced(items: Sequence[Any], limit: int | None) -> list[Any]:
+    if limit is None or len(items) <= limit:
+        return list(items)
+    if limit <= 0:
+        raise ValueError(f"max_fit_examples must be positive, got {limit}")
+    step = len(items) / limit
+    return [items[int(i * step)] for i in range(limit)]

@@ -1,0 +1,180 @@
+"""Evaluation metrics: spectral distance, recovery, and how close a program is to its target.
+
+The primary distance is auraloss's ``MultiResolutionSTFTLoss`` with its own defaults
+(DESIGN "Evaluation"), called rather than re-implemented so figures compare with other
+work that reports it. auraloss reduces spectral convergence over everything it is
+given (one Frobenius norm across the batch), so a batch would blur examples together:
+every distance here is computed one example at a time.
+
+Recovery says how much of the damage a program undid: ``1 - d(output)/d(no-op)``.
+It is reported pooled and as a median, never as a per-example mean, because small
+distortions have a tiny ``d(no-op)`` and one of them can swing a mean arbitrarily.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import defaultdict
+from collections.abc import Sequence
+
+import auraloss
+import numpy as np
+import torch
+
+from mixer_core import instructions
+from mixer_core.instructions import InstructionError, ToolCall
+from mixer_core.loudness import integrated_lufs
+from mixer_core.registry import REGISTRY
+
+AudioLike = np.ndarray | torch.Tensor
+
+# auraloss 0.4.0's defaults, restated so a change in auraloss shows up in the tests.
+MRSTFT_FFT_SIZES = (1024, 2048, 512)
+MRSTFT_HOP_SIZES = (120, 240, 50)
+MRSTFT_WIN_LENGTHS = (600, 1200, 240)
+
+
+# The one distance behind every figure: auraloss's defaults, on the CPU.
+MRSTFT = auraloss.freq.MultiResolutionSTFTLoss()
+
+
+def _as_tensor(audio: AudioLike, what: str) -> torch.Tensor:
+    tensor = torch.as_tensor(np.asarray(audio) if not isinstance(audio, torch.Tensor) else audio)
+    if tensor.ndim == 1:
+        tensor = tensor[None, :]
+    if tensor.ndim != 2:
+        raise ValueError(f"{what} must be (channels, samples), got shape {tuple(tensor.shape)}")
+    return tensor.detach().to("cpu", torch.float32)
+
+
+def mrstft_distance(estimate: AudioLike, reference: AudioLike) -> float:
+    """MR-STFT distance of ``estimate`` from ``reference``, both ``(channels, samples)``.
+
+    Not symmetric: spectral convergence is normalised by the reference's magnitude.
+    """
+    x = _as_tensor(estimate, "estimate")
+    y = _as_tensor(reference, "reference")
+    if x.shape != y.shape:
+        raise ValueError(
+            f"mrstft_distance: estimate {tuple(x.shape)} and reference {tuple(y.shape)} differ"
+        )
+    with torch.no_grad():
+        return float(MRSTFT(x[None], y[None]))
+
+
+def mrstft_distances(
+    estimates: Sequence[AudioLike] | torch.Tensor, references: Sequence[AudioLike] | torch.Tensor
+) -> list[float]:
+    """One :func:`mrstft_distance` per pair; a ``(B, C, T)`` tensor counts as B pairs."""
+    if len(estimates) != len(references):
+        raise ValueError(
+            f"mrstft_distances: {len(estimates)} estimates but {len(references)} references"
+        )
+    return [mrstft_distance(x, y) for x, y in zip(estimates, references, strict=True)]
+
+
+def recovery_pooled(d_model: Sequence[float], d_noop: Sequence[float]) -> float:
+    """``1 - Σ d_model / Σ d_noop``; NaN when the set is empty or Σ d_noop is 0."""
+    model, noop = _pairs(d_model, d_noop)
+    total = float(noop.sum())
+    return 1.0 - float(model.sum()) / total if total > 0 else math.nan
+
+
+def recovery_median(d_model: Sequence[float], d_noop: Sequence[float]) -> float:
+    """Median of per-example ``1 - d_model/d_noop``.
+
+    Examples with ``d_noop == 0`` (input already equal to the reference, e.g. an empty
+    chain) are skipped: their ratio is undefined. NaN when no example is left.
+    """
+    model, noop = _pairs(d_model, d_noop)
+    keep = noop > 0
+    if not keep.any():
+        return math.nan
+    return float(np.median(1.0 - model[keep] / noop[keep]))
+
+
+def _pairs(d_model: Sequence[float], d_noop: Sequence[float]) -> tuple[np.ndarray, np.ndarray]:
+    model = np.asarray(d_model, dtype=np.float64)
+    noop = np.asarray(d_noop, dtype=np.float64)
+    if model.shape != noop.shape or model.ndim != 1:
+        raise ValueError(
+            f"recovery: d_model {model.shape} and d_noop {noop.shape} must be equal-length lists"
+        )
+    return model, noop
+
+
+def tool_set_f1(predicted: Sequence[ToolCall], target: Sequence[ToolCall]) -> float:
+    """F1 between the sets of tool names; two empty programs agree perfectly (1.0)."""
+    p = {call.name for call in predicted}
+    t = {call.name for call in target}
+    if not p and not t:
+        return 1.0
+    hits = len(p & t)
+    return 2.0 * hits / (len(p) + len(t))
+
+
+def parameter_errors(predicted: Sequence[ToolCall], target: Sequence[ToolCall]) -> dict[str, float]:
+    """Absolute error of every resolved parameter of the tools both programs use.
+
+    Keys are ``"tool.param"``. Values are resolved, so an omitted argument counts as
+    its default. When a tool occurs more than once (a compressor's inverse brings its
+    own ``change_volume``), the k-th occurrence in ``predicted`` is compared with the
+    k-th in ``target``, and keys after the first pair get ``"#k"`` (``change_volume#1.db``).
+    """
+    by_tool: dict[str, list[ToolCall]] = defaultdict(list)
+    for call in target:
+        by_tool[call.name].append(call)
+    seen: dict[str, int] = defaultdict(int)
+    errors: dict[str, float] = {}
+    for call in predicted:
+        k = seen[call.name]
+        seen[call.name] += 1
+        if k >= len(by_tool[call.name]):
+            continue
+        expected = by_tool[call.name][k].resolved()
+        label = call.name if k == 0 else f"{call.name}#{k}"
+        for name, value in call.resolved().items():
+            errors[f"{label}.{name}"] = abs(float(value) - float(expected[name]))
+    return errors
+
+
+def parameter_unit(key: str) -> str:
+    """The unit of a :func:`parameter_errors` key, e.g. ``"dB"`` for ``apply_eq.low_gain``."""
+    label, name = key.rsplit(".", 1)
+    param = REGISTRY[label.split("#", 1)[0]].param(name)
+    if param is None:
+        raise KeyError(f"{key}: no such parameter in the registry")
+    return param.unit
+
+
+def lufs_error(output: np.ndarray, reference: np.ndarray, sample_rate: int) -> float:
+    """Absolute integrated-loudness difference in LU (BS.1770, via pyloudnorm)."""
+    return abs(integrated_lufs(output, sample_rate) - integrated_lufs(reference, sample_rate))
+
+
+def read_prediction(prediction: str | Sequence[ToolCall]) -> tuple[list[ToolCall] | None, str]:
+    """``(calls, text)`` for a model's text or a baseline's calls; calls is None if invalid.
+
+    Valid means the program parses and every tool, parameter and value is in the
+    registry and in range. Calls are checked by the same parser via their text, so
+    text and calls are judged alike.
+    """
+    if isinstance(prediction, str):
+        text = prediction
+    else:
+        try:
+            text = instructions.format(prediction)
+        except KeyError:
+            names = ", ".join(str(getattr(call, "name", call)) for call in prediction)
+            return None, f"<unknown tool among: {names}>"
+    try:
+        return instructions.parse(text), text
+    except InstructionError:
+        return None, text
+
+
+def valid_call_rate(predictions: Sequence[str | Sequence[ToolCall]]) -> float:
+    """Share of predictions that parse and are in range; NaN for no predictions."""
+    if not predictions:
+        return math.nan
+    return sum(read_prediction(p)[0] is not None for p in predictions) / len(predictions)
