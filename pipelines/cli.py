@@ -85,6 +85,67 @@ def _config(args: argparse.Namespace) -> None:
     print(json.dumps(cfg.model_dump(mode="json"), indent=2))
 
 
+def _ingest(args: argparse.Namespace) -> None:
+    from pipelines.ingest import ingest
+
+    report = ingest(
+        Path(args.data_dir),
+        Path(args.processed_dir),
+        Path(args.dataset_file),
+        Path(args.config) if args.config else None,
+        artists=args.artist,
+        limit=args.limit,
+    )
+    for outcome in report.artists:
+        status = "ok" if outcome.ok else "FAILED"
+        print(
+            f"{outcome.artist:32} {status:6} songs={outcome.songs} skipped={outcome.skipped_files}"
+            f" segments={outcome.segments} recipes={outcome.recipes}"
+        )
+        if outcome.error:
+            print(f"    error: {outcome.error}")
+        for check in outcome.failed_checks:
+            print(f"    failed check: {check}")
+    if report.dataset_error:
+        print(f"dataset file: {report.dataset_error}")
+    else:
+        print(f"dataset file: {report.dataset_file} ({report.dataset_rows} recipes)")
+    if not report.ok:
+        raise CliError("ingest finished with failures (see above)", code=EXIT_FAILURE)
+
+
+def _add_data_flags(parser: argparse.ArgumentParser) -> None:
+    """The seed document's data flags, shared by ``ingest`` and ``train``."""
+    parser.add_argument(
+        "--data_dir",
+        default=_env("MIXER_RAW_DIR", "data/raw"),
+        help="raw audio, laid out as DIR/<artist>/<song>.<wav|flac|ogg|mp3>",
+    )
+    parser.add_argument(
+        "--processed_dir",
+        default=_env("MIXER_PROCESSED_DIR", "data/processed"),
+        help="segments, indexes and manifests are written here",
+    )
+    parser.add_argument(
+        "--dataset_file",
+        default=_env("MIXER_DATASET_FILE", "data/processed/dataset.parquet"),
+        help="the combined recipe table (parquet) training reads",
+    )
+    parser.add_argument(
+        "--artist",
+        action="append",
+        default=None,
+        help="only this artist (repeatable); default: every artist folder",
+    )
+    parser.add_argument("--limit", type=int, default=None, help="at most N songs per artist")
+
+
+def _env(name: str, default: str) -> str:
+    import os
+
+    return os.environ.get(name, default)
+
+
 def _add_config_flag(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--config", default=None, help="configuration file (default: config/mixer_config.yaml)"
@@ -115,6 +176,10 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_argument("--songs", type=int, default=3, help="songs per artist")
     sub.add_argument("--seconds", type=float, default=20.0, help="length of each song")
     sub.add_argument("--seed", type=int, default=None, help="overrides generators.seed")
+    _add_config_flag(sub)
+
+    sub = command("ingest", _ingest, "materialize raw_audio -> segments -> manifests per artist")
+    _add_data_flags(sub)
     _add_config_flag(sub)
 
     sub = command("config", _config, "validate the configuration and print it resolved")
