@@ -12,14 +12,15 @@ def db_to_amplitude(db: torch.Tensor) -> torch.Tensor:
 
 
 def change_volume(audio: torch.Tensor, sample_rate: int, *, db: torch.Tensor) -> torch.Tensor:
-    return audio * db_to_amplitude(db).to(audio.dtype)[:, None, None]
+    """Multiply by ``10^(db/20)``; ``-db`` undoes it to float precision."""
+    return audio * db_to_amplitude(db.to(audio)).reshape(-1, 1, 1)
 
 
 def pan(audio: torch.Tensor, sample_rate: int, *, position: torch.Tensor) -> torch.Tensor:
     """Balance by ``∓6·position`` dB on left/right; a documented no-op on mono."""
     if audio.shape[1] != 2:
         return audio
-    offset = PAN_DB_PER_UNIT * position.to(audio.dtype)
+    offset = PAN_DB_PER_UNIT * position.to(audio).reshape(-1)
     gains = torch.stack([db_to_amplitude(-offset), db_to_amplitude(offset)], dim=1)
     return audio * gains[:, :, None]
 
@@ -29,5 +30,5 @@ def stereo_width(audio: torch.Tensor, sample_rate: int, *, width: torch.Tensor) 
     if audio.shape[1] != 2:
         return audio
     mid = 0.5 * (audio[:, 0] + audio[:, 1])
-    side = 0.5 * (audio[:, 0] - audio[:, 1]) * width.to(audio.dtype)[:, None]
+    side = 0.5 * (audio[:, 0] - audio[:, 1]) * width.to(audio).reshape(-1, 1)
     return torch.stack([mid + side, mid - side], dim=1)
