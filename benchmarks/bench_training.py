@@ -1,0 +1,158 @@
+"""Training throughput on CPU with the default config; prints one JSON object.
+
+Figures: samples/s of the real training loop (``train``: loader, on-the-fly rendering,
+forward, backward, AdamW), next to a baseline measured in the same run on the same
+model: forward/backward/AdamW on batches rendered beforehand, measured before and after
+the loop (other load on a shared machine drifts). Their ratio is the cost of rendering
+augmentations on the fly plus the loop's bookkeeping; ``render_ms_per_batch`` times
+``render_batch`` alone. Peak memory is the process's maximum RSS. ``--config`` takes
+another YAML (the repository's by default).
+
+    .venv/bin/python benchmarks/bench_training.py --steps 10
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import statistics
+import tempfile
+import time
+from pathlib import Path
+
+import pandas as pd
+import torch
+
+from mixer_core.augmentation import sample_recipes
+from mixer_core.config import load_config
+from mixer_core.generators import generate_dataset
+from mixer_core.model import MixerModel
+from mixer_core.rendering import render_batch
+from mixer_core.segmenting import write_artist_segments
+from mixer_core.training import RecipeDataset, collate, load_training_table, train
+from mixer_core.training.loop import epoch_plan
+
+
+def _peak_rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def _processed_tree(root: Path, cfg, songs: int, seconds: float) -> Path:
+    """Generated songs through the real segmenter; the last song is the val split."""
+    raw, processed = root / "raw", root / "processed"
+    paths = generate_dataset(raw, 1, songs, seconds, cfg.generators)
+    artist = paths[0].parent.name
+    index = write_artist_segments([(p.stem, p) for p in paths], artist, processed, cfg.data)
+    val_song = paths[-1].stem
+    rows = [
+        {
+            **recipe.to_row(),
+            "split": "val" if seg.song == val_song else "train",
+            "artist": seg.artist,
+            "song": seg.song,
+        }
+        for seg in index.itertuples()
+        for recipe in sample_recipes(seg.segment_id, cfg.augmentation)
+    ]
+    (processed / "_manifests").mkdir(parents=True, exist_ok=True)
+    pd.DataFrame(rows).to_parquet(processed / "_manifests" / f"{artist}.parquet", index=False)
+    return processed
+
+
+def _forward_backward_sps(
+    model: MixerModel, rendered: list[tuple[torch.Tensor, list]], sr: int, lr: float
+) -> list[float]:
+    """Samples/s of tokenise + forward + backward + AdamW on pre-rendered batches."""
+    model.train()
+    optimizer = torch.optim.AdamW(model.trainable_parameters(), lr=lr)
+    rates = []
+    for i, (inputs, recipes) in enumerate([rendered[0], *rendered]):
+        t0 = time.perf_counter()
+        batch = model.prepare_batch(
+            inputs, sr, [r.prompt for r in recipes], [r.target for r in recipes]
+        )
+        model(**batch).loss.backward()
+        optimizer.step()
+        optimizer.zero_grad(set_to_none=True)
+        if i:  # the first repetition warms up, as the loop's first step is left out
+            rates.append(len(recipes) / (time.perf_counter() - t0))
+    return rates
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--steps", type=int, default=10, help="timed optimizer steps")
+    parser.add_argument("--batch-size", type=int, default=None, help="default: the config's")
+    parser.add_argument("--songs", type=int, default=4)
+    parser.add_argument("--seconds", type=float, default=16.0)
+    parser.add_argument("--config", type=Path, default=None, help="default: the repository's")
+    args = parser.parse_args()
+
+    cfg = load_config(args.config)
+    cfg.default.device = "cpu"
+    if args.batch_size:
+        cfg.default.batch_size = args.batch_size
+    cfg.default.max_steps = args.steps + 1  # the first step (allocations, caches) is not timed
+    cfg.default.log_every_steps = 1
+    cfg.default.eval_every_steps = 10**6
+    cfg.default.checkpoint_every_steps = 10**6
+    bs, sr = cfg.default.batch_size, cfg.data.sample_rate
+
+    with tempfile.TemporaryDirectory() as tmp:
+        root = Path(tmp)
+        processed = _processed_tree(root, cfg, args.songs, args.seconds)
+        table = load_training_table(processed)
+        model = MixerModel.from_config(cfg.mixer, sr, seed=cfg.default.seed)
+        dataset = RecipeDataset(table, processed, "train", sr, cfg.data.channels)
+        plan = epoch_plan(len(dataset), bs, 1, cfg.default.seed, 0)
+        batches = [collate([dataset[i] for i in group[0]]) for group in plan][: args.steps]
+        render_s, rendered = [], []
+        for segments, recipes in batches:
+            t0 = time.perf_counter()
+            inputs, _ = render_batch(segments, sr, recipes, cfg.data.reference_lufs)
+            render_s.append(time.perf_counter() - t0)
+            rendered.append((inputs, recipes))
+        rss_before_training = _peak_rss_mb()
+
+        # Baseline before and after the loop: other load on the machine drifts, and the
+        # pair shows how much.
+        baseline_before = _forward_backward_sps(model, rendered, sr, cfg.default.learning_rate)
+        started = time.perf_counter()
+        result = train(cfg, table, processed, root / "run", resume=False, model=model)
+        train_wall_s = time.perf_counter() - started
+        loop_sps = [h["samples_per_s"] for h in result.history if h["step"] > 1]
+        baseline_after = _forward_backward_sps(model, rendered, sr, cfg.default.learning_rate)
+        baseline_sps = baseline_before + baseline_after
+
+    loop_median = statistics.median(loop_sps)
+    baseline_median = statistics.median(baseline_sps)
+    print(
+        json.dumps(
+            {
+                "device": "cpu",
+                "torch_threads": torch.get_num_threads(),
+                "batch_size": bs,
+                "segment_seconds": cfg.data.segment_seconds,
+                "sample_rate": sr,
+                "channels": cfg.data.channels,
+                "train_recipes": len(dataset),
+                "timed_steps": len(loop_sps),
+                "train_samples_per_s": round(loop_median, 3),
+                "baseline_forward_backward_samples_per_s": round(baseline_median, 3),
+                "baseline_before_loop_samples_per_s": round(statistics.median(baseline_before), 3),
+                "baseline_after_loop_samples_per_s": round(statistics.median(baseline_after), 3),
+                "loop_over_baseline": round(loop_median / baseline_median, 3),
+                "render_ms_per_batch": round(1000 * statistics.median(render_s), 1),
+                "train_call_wall_s": round(train_wall_s, 1),
+                "final_train_loss": result.final_train_loss,
+                "peak_rss_mb_before_training": round(rss_before_training, 1),
+                "peak_rss_mb": round(_peak_rss_mb(), 1),
+            },
+            indent=2,
+        )
+    )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,550 @@
+"""The training loop: one readable function, every knob in ``Config.default``.
+
+Shape of a step (nanoGPT style): for each of ``gradient_accumulation_steps`` micro-
+batches, render the recipes on the training device, tokenise, forward under autocast,
+backward; then unscale, clip, and take one AdamW step at the scheduled learning rate.
+A step whose loss or gradient norm is non-finite changes nothing and is counted; too
+many in a row stop the run with :class:`TrainingError`, because by then the weights or
+the data are broken and more steps only waste the budget.
+
+Data order is a pure function of (seed, epoch), and every RNG state is in the
+checkpoint, so a resumed run on CPU continues exactly where the interrupted one was.
+Tracking (MLflow) plugs in through :class:`TrainingCallbacks`; this module knows none.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import random
+import sys
+import time
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import AbstractContextManager, nullcontext
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pandas as pd
+import torch
+from tqdm import tqdm
+
+from mixer_core.augmentation import Recipe
+from mixer_core.config import Config, TrainingConfig
+from mixer_core.model import MixerModel, format_trainable_summary
+from mixer_core.rendering import render_batch
+from mixer_core.training.checkpoint import (
+    TrainingState,
+    check_checkpoint_config,
+    find_checkpoint,
+    load_checkpoint,
+    save_checkpoint,
+)
+from mixer_core.training.data import RecipeDataset, collate
+
+log = logging.getLogger(__name__)
+
+MODEL_DIRNAME = "model"
+HISTORY_FILENAME = "history.json"
+LOSS_CURVE_FILENAME = "loss_curve.png"
+
+
+class TrainingError(RuntimeError):
+    """Training cannot go on; the message names the step and the reason."""
+
+
+@dataclass
+class TrainingCallbacks:
+    """Optional hooks for a tracker; each receives the optimizer step it reports on."""
+
+    on_log: Callable[[int, dict[str, float]], None] | None = None
+    on_eval: Callable[[int, dict[str, float]], None] | None = None
+    on_checkpoint: Callable[[int, Path], None] | None = None
+
+
+@dataclass
+class TrainingResult:
+    model_dir: Path
+    steps: int
+    start_step: int
+    epochs_completed: int
+    final_train_loss: float | None
+    best_val_loss: float | None
+    last_val_loss: float | None
+    skipped_nonfinite_steps: int
+    history: list[dict[str, float]] = field(default_factory=list)
+    elapsed_s: float = 0.0
+
+
+@dataclass(frozen=True)
+class LearningRateSchedule:
+    """Linear warm-up to the peak, then cosine/linear/constant decay to ``min_lr_ratio``.
+
+    A pure function of the step, so the checkpoint needs only the step to restore it
+    and a resumed run with a longer ``max_steps`` stretches the decay accordingly.
+    """
+
+    peak: float
+    warmup_steps: int
+    total_steps: int
+    kind: str
+    min_ratio: float
+
+    @classmethod
+    def from_config(cls, tc: TrainingConfig, total_steps: int) -> LearningRateSchedule:
+        return cls(tc.learning_rate, tc.warmup_steps, total_steps, tc.lr_schedule, tc.min_lr_ratio)
+
+    def __call__(self, step: int) -> float:
+        """Learning rate of optimizer step ``step`` (1-based)."""
+        if self.warmup_steps and step <= self.warmup_steps:
+            return self.peak * step / self.warmup_steps
+        if self.kind == "constant":
+            return self.peak
+        span = max(1, self.total_steps - self.warmup_steps)
+        progress = min(1.0, max(0.0, (step - self.warmup_steps) / span))
+        if self.kind == "linear":
+            decay = 1.0 - progress
+        else:
+            decay = 0.5 * (1.0 + math.cos(math.pi * progress))
+        return self.peak * (self.min_ratio + (1.0 - self.min_ratio) * decay)
+
+
+def resolve_device(spec: str) -> torch.device:
+    """``auto`` picks CUDA when present; an explicit CUDA device must exist."""
+    if spec == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        device = torch.device(spec)
+    except RuntimeError as exc:
+        raise TrainingError(f"default.device: {spec!r} is not a device ({exc})") from None
+    if device.type == "cuda":
+        if not torch.cuda.is_available():
+            raise TrainingError(f"default.device: {spec!r} requested but CUDA is not available")
+        if device.index is not None and device.index >= torch.cuda.device_count():
+            raise TrainingError(
+                f"default.device: {spec!r} but only {torch.cuda.device_count()} CUDA device(s)"
+            )
+    elif device.type != "cpu":
+        raise TrainingError(f"default.device: {spec!r}; expected auto, cpu, cuda or cuda:N")
+    return device
+
+
+def _autocast_dtype(tc: TrainingConfig, device: torch.device) -> torch.dtype | None:
+    if tc.mixed_precision == "no":
+        return None
+    if device.type != "cuda":
+        log.info(
+            "mixed_precision=%s ignored on %s (autocast is CUDA-only here)",
+            tc.mixed_precision,
+            device,
+        )
+        return None
+    if tc.mixed_precision == "bf16" and not torch.cuda.is_bf16_supported():
+        raise TrainingError(f"default.mixed_precision: bf16 is not supported on {device}")
+    return torch.bfloat16 if tc.mixed_precision == "bf16" else torch.float16
+
+
+def epoch_plan(
+    size: int, batch_size: int, accumulation: int, seed: int, epoch: int
+) -> list[list[list[int]]]:
+    """Optimizer steps of one epoch, each a list of micro-batches of dataset indices.
+
+    The order depends only on (seed, epoch), so a resumed run can skip to its position.
+    A short last batch is dropped when the epoch has more than one batch (equal batch
+    shapes, and every example's weight in the loss is the same).
+    """
+    order = list(range(size))
+    random.Random(f"{seed}:{epoch}").shuffle(order)
+    batches = [order[i : i + batch_size] for i in range(0, size, batch_size)]
+    if len(batches) > 1 and len(batches[-1]) < batch_size:
+        batches.pop()
+    return [batches[i : i + accumulation] for i in range(0, len(batches), accumulation)]
+
+
+def _optimizer(model: MixerModel, tc: TrainingConfig) -> torch.optim.AdamW:
+    """AdamW with weight decay on matrices only (biases and norms are not decayed)."""
+    params = [p for p in model.trainable_parameters() if p.requires_grad]
+    if not params:
+        raise TrainingError("the model has no trainable parameters; check mixer.trainable")
+    decay = [p for p in params if p.ndim >= 2]
+    no_decay = [p for p in params if p.ndim < 2]
+    groups = [
+        {"params": decay, "weight_decay": tc.weight_decay},
+        {"params": no_decay, "weight_decay": 0.0},
+    ]
+    return torch.optim.AdamW([g for g in groups if g["params"]], lr=tc.learning_rate)
+
+
+class _StepRunner:
+    """Renders, tokenises and runs the model on one micro-batch."""
+
+    def __init__(
+        self, model: MixerModel, cfg: Config, device: torch.device, amp_dtype: torch.dtype | None
+    ) -> None:
+        self.model = model
+        self.sample_rate = cfg.data.sample_rate
+        self.reference_lufs = cfg.data.reference_lufs
+        self.device = device
+        self.amp_dtype = amp_dtype
+
+    def autocast(self) -> AbstractContextManager[object]:
+        if self.amp_dtype is None:
+            return nullcontext()
+        return torch.autocast(self.device.type, dtype=self.amp_dtype)
+
+    def loss(self, segments: torch.Tensor, recipes: Sequence[Recipe]) -> torch.Tensor:
+        segments = segments.to(self.device, non_blocking=True)
+        with torch.no_grad():
+            inputs, _ = render_batch(segments, self.sample_rate, recipes, self.reference_lufs)
+        batch = self.model.prepare_batch(
+            inputs, self.sample_rate, [r.prompt for r in recipes], [r.target for r in recipes]
+        )
+        with self.autocast():
+            return self.model(**batch).loss
+
+
+def _validation_batches(val_set: RecipeDataset, tc: TrainingConfig) -> list[list[int]]:
+    """The same examples at every evaluation, so val losses are comparable over time."""
+    count = min(len(val_set), tc.val_batches * tc.batch_size)
+    chosen = random.Random(f"{tc.seed}:val").sample(range(len(val_set)), count)
+    return [chosen[i : i + tc.batch_size] for i in range(0, count, tc.batch_size)]
+
+
+def _validation_loss(
+    runner: _StepRunner, val_set: RecipeDataset, batches: list[list[int]]
+) -> float:
+    """Example-weighted mean loss; RNG states are restored so training is unaffected."""
+    devices = [runner.device] if runner.device.type == "cuda" else []
+    total, count = 0.0, 0
+    runner.model.eval()
+    try:
+        with torch.random.fork_rng(devices=devices), torch.no_grad():
+            for indices in batches:
+                segments, recipes = collate([val_set[i] for i in indices])
+                value = runner.loss(segments, recipes).item()
+                if math.isfinite(value):
+                    total += value * len(indices)
+                    count += len(indices)
+                else:
+                    log.warning("validation batch with a non-finite loss left out")
+    finally:
+        runner.model.train()
+    return total / count if count else math.nan
+
+
+def _micro_batches(
+    dataset: RecipeDataset,
+    groups: list[list[list[int]]],
+    tc: TrainingConfig,
+    device: torch.device,
+) -> Iterator[tuple[torch.Tensor, list[Recipe]]]:
+    """Batches for the given steps, in order; the loader's own generator keeps the
+    global RNG untouched, so starting a loader mid-epoch does not shift dropout."""
+    loader = torch.utils.data.DataLoader(
+        dataset,
+        batch_sampler=[batch for group in groups for batch in group],
+        collate_fn=collate,
+        num_workers=tc.num_workers,
+        pin_memory=device.type == "cuda",
+        generator=torch.Generator().manual_seed(tc.seed),
+    )
+    return iter(loader)
+
+
+def _finite_metrics(metrics: dict[str, float | None]) -> dict[str, float]:
+    return {k: float(v) for k, v in metrics.items() if v is not None and math.isfinite(v)}
+
+
+def train(
+    cfg: Config,
+    table: pd.DataFrame,
+    processed_dir: Path,
+    output_dir: Path,
+    *,
+    resume: bool = True,
+    callbacks: TrainingCallbacks | None = None,
+    model: MixerModel | None = None,
+) -> TrainingResult:
+    """Train on the table's train split, validate on its val split, save the model.
+
+    Writes ``output_dir/checkpoints/last/`` (resumable), ``output_dir/model/`` (the
+    final model folder), ``output_dir/history.json`` and ``output_dir/loss_curve.png``.
+    ``model`` (optional) is trained in place instead of one built from ``cfg.mixer``.
+    ``max_minutes`` budgets this call's wall-clock time, not the sum over resumes.
+    """
+    tc = cfg.default
+    callbacks = callbacks or TrainingCallbacks()
+    output_dir = Path(output_dir)
+    output_dir.mkdir(parents=True, exist_ok=True)
+    started = time.perf_counter()
+    device = resolve_device(tc.device)
+    amp_dtype = _autocast_dtype(tc, device)
+    torch.manual_seed(tc.seed)
+
+    found = find_checkpoint(output_dir) if resume else None
+    if found is not None:
+        check_checkpoint_config(found, cfg)
+    channels, sample_rate = cfg.data.channels, cfg.data.sample_rate
+    train_set = RecipeDataset(table, processed_dir, "train", sample_rate, channels)
+    if len(train_set) == 0:
+        raise TrainingError("the training table has no recipes in split 'train'")
+    val_set = RecipeDataset(table, processed_dir, "val", sample_rate, channels)
+    val_batches = _validation_batches(val_set, tc) if len(val_set) else []
+    if not val_batches:
+        log.warning("no recipes in split 'val': validation loss is not measured")
+
+    if model is None:
+        model = MixerModel.from_config(cfg.mixer, sample_rate, seed=tc.seed)
+    model.to(device)
+    model.train()
+    log.info("trainable parts:\n%s", format_trainable_summary(model.trainable_summary()))
+    optimizer = _optimizer(model, tc)
+    params = [p for group in optimizer.param_groups for p in group["params"]]
+    scaler = torch.amp.GradScaler("cuda") if amp_dtype is torch.float16 else None
+    runner = _StepRunner(model, cfg, device, amp_dtype)
+
+    steps_per_epoch = len(
+        epoch_plan(len(train_set), tc.batch_size, tc.gradient_accumulation_steps, tc.seed, 0)
+    )
+    total_steps = tc.max_steps or tc.num_epochs * steps_per_epoch
+    schedule = LearningRateSchedule.from_config(tc, total_steps)
+
+    state = TrainingState()
+    if found is not None:
+        state = load_checkpoint(found, cfg=cfg, model=model, optimizer=optimizer, scaler=scaler)
+        log.info(
+            "resumed from %s at step %d (epoch %d, position %d)",
+            found,
+            state.step,
+            state.epoch,
+            state.position,
+        )
+    start_step = state.step
+    log.info(
+        "training on %s: %d train / %d val recipes, %d steps/epoch, %d steps in total%s",
+        device,
+        len(train_set),
+        len(val_set),
+        steps_per_epoch,
+        total_steps,
+        f" ({tc.mixed_precision} autocast)" if amp_dtype else "",
+    )
+
+    def out_of_time() -> bool:
+        return tc.max_minutes is not None and time.perf_counter() - started >= tc.max_minutes * 60
+
+    def finished() -> bool:
+        if tc.max_steps is not None:
+            return state.step >= tc.max_steps
+        return state.epoch >= tc.num_epochs
+
+    def evaluate() -> None:
+        value = _validation_loss(runner, val_set, val_batches)
+        state.last_val_loss = value if math.isfinite(value) else None
+        if state.last_val_loss is not None and (
+            state.best_val_loss is None or value < state.best_val_loss
+        ):
+            state.best_val_loss = value
+        metrics = _finite_metrics({"val_loss": value, "best_val_loss": state.best_val_loss})
+        _record(state.history, state.step, metrics)
+        log.info("step %d val_loss %.4f", state.step, value)
+        if callbacks.on_eval:
+            callbacks.on_eval(state.step, metrics)
+
+    def checkpoint() -> None:
+        path = save_checkpoint(
+            output_dir,
+            cfg=cfg,
+            model=model,
+            optimizer=optimizer,
+            scaler=scaler,
+            state=state,
+            schedule={"kind": schedule.kind, "step": state.step, "total_steps": total_steps},
+        )
+        if callbacks.on_checkpoint:
+            callbacks.on_checkpoint(state.step, path)
+
+    bar = _progress_bar(total_steps, state.step)
+    evaluated_at = checkpointed_at = state.step
+    consecutive_bad = 0
+    window_losses: list[float] = []
+    window_samples, window_started = 0, time.perf_counter()
+    try:
+        while not finished() and not out_of_time():
+            groups = epoch_plan(
+                len(train_set),
+                tc.batch_size,
+                tc.gradient_accumulation_steps,
+                tc.seed,
+                state.epoch,
+            )
+            batches = _micro_batches(train_set, groups[state.position :], tc, device)
+            for group in groups[state.position :]:
+                lr = schedule(state.step + 1)
+                for param_group in optimizer.param_groups:
+                    param_group["lr"] = lr
+                bad_loss, step_losses, grad_norm = None, [], math.nan
+                for _ in group:
+                    segments, recipes = next(batches)
+                    if bad_loss is not None:
+                        continue
+                    loss = runner.loss(segments, recipes)
+                    value = loss.item()
+                    if not math.isfinite(value):
+                        bad_loss = value
+                        continue
+                    step_losses.append(value)
+                    scaled = loss / len(group)
+                    (scaler.scale(scaled) if scaler else scaled).backward()
+                    window_samples += len(recipes)
+
+                stepped = False
+                if bad_loss is None:
+                    if scaler:
+                        scaler.unscale_(optimizer)
+                    grad_norm = float(
+                        torch.nn.utils.clip_grad_norm_(
+                            params, tc.max_grad_norm if tc.max_grad_norm > 0 else math.inf
+                        )
+                    )
+                    stepped = math.isfinite(grad_norm)
+                    if scaler:
+                        # A non-finite gradient makes the scaler skip the update and
+                        # lower its scale; the step still counts as skipped below.
+                        scaler.step(optimizer)
+                        scaler.update()
+                    elif stepped:
+                        optimizer.step()
+                optimizer.zero_grad(set_to_none=True)
+                state.step += 1
+                state.position += 1
+                bar.update(1)
+
+                if stepped:
+                    consecutive_bad = 0
+                    state.last_train_loss = sum(step_losses) / len(step_losses)
+                    window_losses.append(state.last_train_loss)
+                else:
+                    consecutive_bad += 1
+                    state.skipped_nonfinite_steps += 1
+                    what = f"loss {bad_loss}" if bad_loss is not None else f"grad norm {grad_norm}"
+                    log.warning(
+                        "step %d skipped: non-finite %s (%d in a row)",
+                        state.step,
+                        what,
+                        consecutive_bad,
+                    )
+                    if consecutive_bad >= tc.nan_guard_max_consecutive:
+                        raise TrainingError(
+                            f"step {state.step}: {consecutive_bad} consecutive optimizer steps "
+                            f"with a non-finite loss or gradient norm (last: {what}); "
+                            f"stopping (default.nan_guard_max_consecutive="
+                            f"{tc.nan_guard_max_consecutive}). The last checkpoint is in "
+                            f"{output_dir}; lower the learning rate or check the data."
+                        )
+
+                if state.step % tc.log_every_steps == 0:
+                    elapsed = time.perf_counter() - window_started
+                    metrics = _finite_metrics(
+                        {
+                            "loss": sum(window_losses) / len(window_losses)
+                            if window_losses
+                            else None,
+                            "lr": lr,
+                            "grad_norm": grad_norm,
+                            "samples_per_s": window_samples / elapsed if elapsed > 0 else None,
+                            "epoch": state.epoch + state.position / len(groups),
+                            "skipped_nonfinite_steps": state.skipped_nonfinite_steps,
+                        }
+                    )
+                    _record(state.history, state.step, metrics)
+                    bar.set_postfix(loss=metrics.get("loss"), lr=lr)
+                    log.info(
+                        "step %d/%d %s",
+                        state.step,
+                        total_steps,
+                        " ".join(f"{k} {v:.4g}" for k, v in metrics.items()),
+                    )
+                    if callbacks.on_log:
+                        callbacks.on_log(state.step, metrics)
+                    window_losses, window_samples = [], 0
+                    window_started = time.perf_counter()
+                if val_batches and state.step % tc.eval_every_steps == 0:
+                    evaluate()
+                    evaluated_at = state.step
+                if state.step % tc.checkpoint_every_steps == 0:
+                    checkpoint()
+                    checkpointed_at = state.step
+                if finished() or out_of_time():
+                    break
+            if state.position >= len(groups):
+                state.epoch += 1
+                state.position = 0
+    finally:
+        bar.close()
+
+    if val_batches and evaluated_at != state.step:
+        evaluate()
+        checkpoint()
+    elif checkpointed_at != state.step:
+        checkpoint()
+    model.eval()
+    model_dir = model.save(output_dir / MODEL_DIRNAME)
+    (output_dir / HISTORY_FILENAME).write_text(json.dumps(state.history, indent=1))
+    if state.history:
+        plot_loss_curve(state.history, output_dir / LOSS_CURVE_FILENAME)
+    return TrainingResult(
+        model_dir=Path(model_dir),
+        steps=state.step,
+        start_step=start_step,
+        epochs_completed=state.epoch,
+        final_train_loss=state.last_train_loss,
+        best_val_loss=state.best_val_loss,
+        last_val_loss=state.last_val_loss,
+        skipped_nonfinite_steps=state.skipped_nonfinite_steps,
+        history=state.history,
+        elapsed_s=time.perf_counter() - started,
+    )
+
+
+def _record(history: list[dict[str, float]], step: int, metrics: dict[str, float]) -> None:
+    """One history entry per step: evaluation metrics join that step's log entry."""
+    if history and history[-1]["step"] == step:
+        history[-1].update(metrics)
+    else:
+        history.append({"step": step, **metrics})
+
+
+def _progress_bar(total: int, initial: int) -> tqdm:
+    return tqdm(
+        total=total,
+        initial=initial,
+        desc="train",
+        unit="step",
+        disable=not sys.stderr.isatty(),
+        dynamic_ncols=True,
+    )
+
+
+def plot_loss_curve(history: Sequence[dict[str, float]], path: Path) -> Path:
+    """Train and validation loss against the step, as a PNG (Agg; no display needed)."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    figure = Figure(figsize=(7, 4), dpi=100)
+    FigureCanvasAgg(figure)
+    axes = figure.add_subplot()
+    for key, label, style in (("loss", "train", "-"), ("val_loss", "validation", "o-")):
+        points = [(h["step"], h[key]) for h in history if key in h]
+        if points:
+            steps, values = zip(*points, strict=True)
+            axes.plot(steps, values, style, label=label)
+    axes.set_xlabel("optimizer step")
+    axes.set_ylabel("loss (token cross-entropy)")
+    axes.grid(alpha=0.3)
+    axes.legend()
+    figure.tight_layout()
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    figure.savefig(path)
+    return path

@@ -1,0 +1,189 @@
+"""The training loop on a tiny model and generated audio: learning, NaN guard, resume."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import torch
+
+from mixer_core.config import Config
+from mixer_core.model import MixerModel
+from mixer_core.training import loop
+from mixer_core.training.checkpoint import CheckpointError, checkpoint_dir
+from mixer_core.training.data import load_training_table
+from mixer_core.training.loop import (
+    LearningRateSchedule,
+    TrainingCallbacks,
+    TrainingError,
+    epoch_plan,
+    train,
+)
+from tests.test_training_data import make_processed_tree, tiny_training_config
+
+
+@pytest.fixture(scope="module")
+def data(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, pd.DataFrame]:
+    processed = make_processed_tree(tmp_path_factory.mktemp("data"), tiny_training_config())
+    return processed, load_training_table(processed)
+
+
+def _config(**default: object) -> Config:
+    cfg = tiny_training_config()
+    cfg.default.lr_schedule = "constant"
+    cfg.default.warmup_steps = 1
+    cfg.default.learning_rate = 2e-3
+    cfg.default.log_every_steps = 1
+    cfg.default.eval_every_steps = 1000
+    cfg.default.checkpoint_every_steps = 1000
+    for key, value in default.items():
+        setattr(cfg.default, key, value)
+    return cfg
+
+
+def _trainable(model: MixerModel) -> dict[str, torch.Tensor]:
+    return {n: p.detach().clone() for n, p in model.named_parameters() if p.requires_grad}
+
+
+def test_schedule_warms_up_then_decays_to_the_floor() -> None:
+    cosine = LearningRateSchedule(1.0, 4, 14, "cosine", 0.1)
+    assert [cosine(s) for s in (1, 2, 4)] == [0.25, 0.5, 1.0]
+    assert cosine(9) == pytest.approx(0.55)
+    assert cosine(14) == pytest.approx(0.1) and cosine(99) == pytest.approx(0.1)
+    linear = LearningRateSchedule(1.0, 0, 10, "linear", 0.0)
+    assert [linear(s) for s in (0, 5, 10)] == pytest.approx([1.0, 0.5, 0.0])
+    assert LearningRateSchedule(1.0, 2, 10, "constant", 0.1)(7) == 1.0
+
+
+def test_epoch_plan_is_a_seeded_permutation_in_accumulation_groups() -> None:
+    plan = epoch_plan(10, 3, 2, seed=0, epoch=0)
+    assert [len(group) for group in plan] == [2, 1]
+    flat = [i for group in plan for batch in group for i in batch]
+    assert len(flat) == 9 and len(set(flat)) == 9
+    assert plan == epoch_plan(10, 3, 2, seed=0, epoch=0)
+    assert plan != epoch_plan(10, 3, 2, seed=0, epoch=1)
+    small = epoch_plan(2, 4, 1, seed=0, epoch=0)
+    assert [sorted(batch) for group in small for batch in group] == [[0, 1]]
+
+
+def test_training_lowers_the_loss_and_writes_its_outputs(data, tmp_path: Path) -> None:
+    processed, table = data
+    cfg = _config(max_steps=18, eval_every_steps=9)
+    logged: list[int] = []
+    evaluated: list[tuple[int, dict[str, float]]] = []
+    result = train(
+        cfg,
+        table,
+        processed,
+        tmp_path,
+        callbacks=TrainingCallbacks(
+            on_log=lambda step, m: logged.append(step),
+            on_eval=lambda step, m: evaluated.append((step, m)),
+        ),
+    )
+    losses = [h["loss"] for h in result.history if "loss" in h]
+    assert len(losses) == 18 and logged == list(range(1, 19))
+    assert sum(losses[-3:]) / 3 < 0.7 * sum(losses[:3]) / 3
+    assert result.steps == 18 and result.start_step == 0
+    assert result.epochs_completed == 6  # 12 train recipes, batch 4: 3 steps per epoch
+    assert [step for step, _ in evaluated] == [9, 18]
+    assert result.last_val_loss == evaluated[-1][1]["val_loss"]
+    assert result.best_val_loss == min(m["val_loss"] for _, m in evaluated)
+    assert result.skipped_nonfinite_steps == 0
+    assert all(h["samples_per_s"] > 0 for h in result.history if "samples_per_s" in h)
+    assert json.loads((tmp_path / "history.json").read_text()) == result.history
+    assert (tmp_path / "loss_curve.png").stat().st_size > 0
+    assert result.model_dir == tmp_path / "model" and any(result.model_dir.iterdir())
+    assert (checkpoint_dir(tmp_path) / "state.pt").is_file()
+
+
+def test_validation_uses_the_val_split_and_training_never_sees_test(
+    data, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    processed, table = data
+    seen: dict[bool, set[str]] = {True: set(), False: set()}
+    model = MixerModel.from_config(
+        tiny_training_config().mixer, tiny_training_config().data.sample_rate
+    )
+    real_render = loop.render_batch
+
+    def recording_render(segments, sample_rate, recipes, reference_lufs, tools=None):
+        seen[model.training].update(r.recipe_id for r in recipes)
+        return real_render(segments, sample_rate, recipes, reference_lufs, tools)
+
+    monkeypatch.setattr(loop, "render_batch", recording_render)
+    train(_config(max_steps=3, eval_every_steps=3), table, processed, tmp_path, model=model)
+    ids = {split: set(rows["recipe_id"]) for split, rows in table.groupby("split")}
+    assert seen[True] == ids["train"]  # one epoch: every training recipe once
+    assert seen[False] and seen[False] <= ids["val"]
+
+
+def test_nan_guard_skips_isolated_steps_and_stops_on_a_run(data, tmp_path: Path) -> None:
+    processed, table = data
+    cfg = tiny_training_config()
+    model = MixerModel.from_config(cfg.mixer, cfg.data.sample_rate)
+    calls = {"forward": 0, "grad": 0}
+
+    def nan_loss_on_second_call(module, args, kwargs, output):
+        calls["forward"] += 1
+        if calls["forward"] == 2:
+            output.loss = output.loss * math.nan
+        return output
+
+    def nan_grad_on_fourth_backward(grad: torch.Tensor) -> torch.Tensor:
+        calls["grad"] += 1
+        return grad * math.nan if calls["grad"] == 4 else grad
+
+    model.register_forward_hook(nan_loss_on_second_call, with_kwargs=True)
+    model.trainable_parameters()[0].register_hook(nan_grad_on_fourth_backward)
+    before = _trainable(model)
+    result = train(_config(max_steps=6), table, processed, tmp_path / "isolated", model=model)
+    assert result.steps == 6 and result.skipped_nonfinite_steps == 2
+    assert result.history[-1]["skipped_nonfinite_steps"] == 2
+    after = _trainable(model)
+    assert all(torch.isfinite(p).all() for p in after.values())
+    assert any(not torch.equal(before[n], after[n]) for n in before)
+
+    broken = MixerModel.from_config(cfg.mixer, cfg.data.sample_rate)
+    with torch.no_grad():
+        next(broken.fusion.parameters()).fill_(math.nan)
+    guard = _config(max_steps=20, nan_guard_max_consecutive=3)
+    with pytest.raises(TrainingError, match=r"step 3: 3 consecutive .*non-finite"):
+        train(guard, table, processed, tmp_path / "broken", model=broken)
+
+
+def test_resume_continues_from_the_checkpoint_like_an_uninterrupted_run(
+    data, tmp_path: Path
+) -> None:
+    processed, table = data
+    first = train(_config(max_steps=4, checkpoint_every_steps=2), table, processed, tmp_path / "a")
+    assert first.steps == 4
+    resumed_model = MixerModel.from_config(
+        tiny_training_config().mixer, tiny_training_config().data.sample_rate
+    )
+    resumed = train(
+        _config(max_steps=7, checkpoint_every_steps=2),
+        table,
+        processed,
+        tmp_path / "a",
+        model=resumed_model,
+    )
+    assert (resumed.start_step, resumed.steps) == (4, 7)
+    assert [h["step"] for h in resumed.history] == list(range(1, 8))
+    straight_model = MixerModel.from_config(
+        tiny_training_config().mixer, tiny_training_config().data.sample_rate
+    )
+    straight = train(_config(max_steps=7), table, processed, tmp_path / "b", model=straight_model)
+    assert straight.epochs_completed == resumed.epochs_completed == 2
+    resumed_params, straight_params = _trainable(resumed_model), _trainable(straight_model)
+    for name, value in straight_params.items():
+        torch.testing.assert_close(resumed_params[name], value, rtol=1e-5, atol=1e-6)
+    assert resumed.final_train_loss == pytest.approx(straight.final_train_loss, rel=1e-5)
+
+    other_shape = _config(max_steps=8)
+    other_shape.mixer.fusion.prefix_tokens = 3
+    with pytest.raises(CheckpointError, match=r"mixer\.fusion\.prefix_tokens: checkpoint 2"):
+        train(other_shape, table, processed, tmp_path / "a")
