@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -114,6 +115,183 @@ def _ingest(args: argparse.Namespace) -> None:
         raise CliError("ingest finished with failures (see above)", code=EXIT_FAILURE)
 
 
+def _paths(args: argparse.Namespace):
+    from pipelines.resources import PathsResource
+
+    return PathsResource(
+        raw_dir=args.data_dir,
+        processed_dir=args.processed_dir,
+        dataset_file=args.dataset_file,
+        models_dir=args.models_dir,
+    )
+
+
+def _training_overrides(args: argparse.Namespace) -> dict[str, dict[str, object]]:
+    training = {
+        key: value
+        for key, value in (
+            ("num_epochs", args.num_epochs),
+            ("max_steps", args.max_steps),
+            ("max_minutes", args.max_minutes),
+        )
+        if value is not None
+    }
+    return {"default": training} if training else {}
+
+
+def _train(args: argparse.Namespace) -> None:
+    from pipelines.ingest import embedded_instance
+    from pipelines.run import resolved_config_file, train_and_evaluate
+    from pipelines.state import state_dir
+
+    _ingest(args)
+    config_path = resolved_config_file(args.config, _training_overrides(args))
+    try:
+        pointer = train_and_evaluate(
+            _paths(args), config_path, embedded_instance(state_dir()), evaluate=args.evaluate
+        )
+    except RuntimeError as exc:
+        raise CliError(f"training failed: {exc}", code=EXIT_FAILURE) from None
+    print(f"model: {pointer['model_dir']}")
+    print(f"registered: models:/mixer/{pointer['version']} (alias challenger)")
+    if args.evaluate:
+        print(pointer["evaluation_markdown"])
+        print(
+            f"promoted to champion: {pointer['evaluation']['promoted']} "
+            f"({pointer['evaluation']['reason']})"
+        )
+
+
+def _has_artists(data_dir: Path) -> bool:
+    from pipelines.ingest import discover_artists
+
+    return data_dir.is_dir() and bool(discover_artists(data_dir)[0])
+
+
+def _demo(args: argparse.Namespace) -> None:
+    from mixer_core.config import load_config
+    from mixer_core.generators import generate_dataset
+
+    raw = Path(args.data_dir)
+    if _has_artists(raw):
+        print(f"using the audio in {raw}")
+    else:
+        gen = load_config(args.config).generators
+        paths = generate_dataset(raw, gen.artists, gen.songs_per_artist, gen.seconds, gen)
+        print(f"generated {len(paths)} sample songs under {raw}")
+    args.evaluate = True
+    _train(args)
+    state = os.environ.get("MIXER_STATE_DIR", ".mixer")
+    print(
+        "\nOpen the UIs on this state:\n"
+        f"  DAGSTER_HOME=$PWD/{state}/dagster .venv/bin/dagster dev -w workspace.yaml\n"
+        f"  .venv/bin/mlflow ui --backend-store-uri sqlite:///$PWD/{state}/mlflow.db"
+    )
+
+
+def _smoke_test(args: argparse.Namespace) -> None:
+    import tempfile
+    import time
+
+    from dagster import DagsterInstance
+
+    from mixer_core.audio_io import read_audio
+    from mixer_core.config import load_config
+    from mixer_core.generators import generate_dataset
+    from mixer_core.instructions import format as format_program
+    from mixer_core.model import MixerPredictor
+    from mixer_core.training import load_training_table, train
+    from pipelines.ingest import ingest
+    from pipelines.run import resolved_config_file
+
+    started = time.monotonic()
+    with tempfile.TemporaryDirectory(prefix="mixer-smoke-") as tmp:
+        root = Path(tmp)
+        overrides = {"default": {"num_epochs": args.epochs}}
+        config_path = resolved_config_file(args.config, overrides, folder=root)
+        cfg = load_config(config_path)
+        generate_dataset(root / "raw", 3, 2, 8.0, cfg.generators)
+        report = ingest(
+            root / "raw",
+            root / "processed",
+            root / "dataset.parquet",
+            config_path,
+            instance=DagsterInstance.ephemeral(),
+        )
+        if not report.ok:
+            raise CliError(f"smoke test: ingest failed: {report.failures}", code=EXIT_FAILURE)
+        table = load_training_table(root / "processed")
+        result = train(cfg, table, root / "processed", root / "run", resume=False)
+        predictor = MixerPredictor.from_folder(result.model_dir)
+        segment = table[table["split"] == "train"].iloc[0]
+        audio, rate = read_audio(root / "processed" / segment["segment_path"])
+        program = format_program(predictor.predict(audio, rate, segment["prompt"]))
+    print(
+        json.dumps(
+            {
+                "recipes": len(table),
+                "steps": result.steps,
+                "first_train_loss": result.history[0]["loss"] if result.history else None,
+                "final_train_loss": result.final_train_loss,
+                "last_val_loss": result.last_val_loss,
+                "prompt": segment["prompt"],
+                "predicted_program": program,
+                "elapsed_s": round(time.monotonic() - started, 1),
+            },
+            indent=2,
+        )
+    )
+
+
+def _load_predictor(model: str):
+    from mixer_core.model import MixerPredictor, ModelLoadError
+
+    if model.startswith("models:/") or model.startswith("runs:/"):
+        from pipelines.pyfunc import load_predictor
+        from pipelines.tracking import MlflowResource
+
+        return load_predictor(model, MlflowResource().tracking_uri)
+    try:
+        return MixerPredictor.from_folder(Path(model))
+    except ModelLoadError as exc:
+        raise CliError(str(exc)) from None
+
+
+def _mix(args: argparse.Namespace) -> None:
+    from mixer_core.audio_io import AudioFileError, read_audio, write_audio
+    from mixer_core.instructions import format as format_program
+    from mixer_core.mixing_tools import MixingTools
+
+    source, target = Path(args.input), Path(args.output)
+    if target.exists() and target.resolve() == source.resolve():
+        raise CliError(f"{target}: refusing to overwrite the input file")
+    try:
+        audio, rate = read_audio(source)
+    except AudioFileError as exc:
+        raise CliError(str(exc)) from None
+    predictor = _load_predictor(args.model)
+    calls = predictor.predict(audio, rate, args.prompt)
+    print(format_program(calls))
+    write_audio(target, MixingTools().apply(audio, rate, calls), rate)
+    print(f"wrote {target}", file=sys.stderr)
+
+
+def _evaluate(args: argparse.Namespace) -> None:
+    from mixer_core.config import load_config
+    from mixer_core.evaluation import evaluate_folder
+
+    cfg = load_config(args.config)
+    report = evaluate_folder(
+        Path(args.data_dir),
+        {"model": _load_predictor(args.model)},
+        cfg,
+        seed=args.seed,
+        limit=args.limit,
+        progress=not args.json,
+    )
+    print(report.to_json() if args.json else report.to_markdown())
+
+
 def _add_data_flags(parser: argparse.ArgumentParser) -> None:
     """The seed document's data flags, shared by ``ingest`` and ``train``."""
     parser.add_argument(
@@ -138,11 +316,14 @@ def _add_data_flags(parser: argparse.ArgumentParser) -> None:
         help="only this artist (repeatable); default: every artist folder",
     )
     parser.add_argument("--limit", type=int, default=None, help="at most N songs per artist")
+    parser.add_argument(
+        "--models_dir",
+        default=_env("MIXER_MODELS_DIR", "models/finetuned/mixer"),
+        help="trained model folders are written here",
+    )
 
 
 def _env(name: str, default: str) -> str:
-    import os
-
     return os.environ.get(name, default)
 
 
@@ -180,6 +361,65 @@ def build_parser() -> argparse.ArgumentParser:
 
     sub = command("ingest", _ingest, "materialize raw_audio -> segments -> manifests per artist")
     _add_data_flags(sub)
+    _add_config_flag(sub)
+
+    sub = command("train", _train, "ingest, then train (and register) the model in-process")
+    _add_data_flags(sub)
+    _add_config_flag(sub)
+    sub.add_argument("--num_epochs", type=int, default=None, help="overrides default.num_epochs")
+    sub.add_argument("--max_steps", type=int, default=None, help="overrides default.max_steps")
+    sub.add_argument(
+        "--max_minutes",
+        type=float,
+        default=None,
+        help="overrides default.max_minutes (training time budget)",
+    )
+    sub.add_argument(
+        "--evaluate",
+        action="store_true",
+        help="also evaluate, print the table and promote if it wins",
+    )
+
+    sub = command("demo", _demo, "the main job: sample audio (if none), the whole graph, the table")
+    _add_data_flags(sub)
+    _add_config_flag(sub)
+    sub.add_argument("--num_epochs", type=int, default=None, help="overrides default.num_epochs")
+    sub.add_argument("--max_steps", type=int, default=None, help="overrides default.max_steps")
+    sub.add_argument(
+        "--max_minutes",
+        type=float,
+        default=None,
+        help="overrides default.max_minutes (training time budget)",
+    )
+
+    sub = command(
+        "smoke-test",
+        _smoke_test,
+        "generate audio in a temp folder, process, train briefly, load, predict once",
+    )
+    _add_config_flag(sub)
+    sub.add_argument("--epochs", type=int, default=1)
+
+    sub = command("mix", _mix, "let a trained model write a program for a file and apply it")
+    sub.add_argument("input", help="audio file")
+    sub.add_argument("--prompt", required=True, help='e.g. "the low end is boomy"')
+    sub.add_argument(
+        "--model",
+        required=True,
+        help="model folder, or an MLflow URI such as models:/mixer@champion",
+    )
+    sub.add_argument("-o", "--output", required=True, help="output file (.wav or .flac)")
+
+    sub = command(
+        "evaluate",
+        _evaluate,
+        "evaluate a model and the baselines on a folder of <artist>/<song> audio",
+    )
+    sub.add_argument("--model", required=True, help="model folder or models:/ URI")
+    sub.add_argument("--data_dir", required=True, help="audio laid out as DIR/<artist>/<song>")
+    sub.add_argument("--json", action="store_true", help="print JSON instead of tables")
+    sub.add_argument("--limit", type=int, default=None, help="at most N recipes")
+    sub.add_argument("--seed", type=int, default=0, help="seed of the sampled recipes")
     _add_config_flag(sub)
 
     sub = command("config", _config, "validate the configuration and print it resolved")

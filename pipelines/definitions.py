@@ -10,20 +10,28 @@ from __future__ import annotations
 from dagster import Definitions
 
 from assets import DATA_ASSETS, DATA_CHECKS
+from assets.evaluation import mixer_evaluation, model_beats_noop
+from assets.training import mixer_lora
 from pipelines.jobs import ingest_job
 from pipelines.resources import MixerConfigResource, PathsResource
+from pipelines.retraining import retrain_job, retrain_schedule
 from pipelines.sensors import artist_folder_sensor
+from pipelines.tracking import MlflowResource
 
-ASSETS = [*DATA_ASSETS]
-ASSET_CHECKS = [*DATA_CHECKS]
-JOBS = [ingest_job]
+ASSETS = [*DATA_ASSETS, mixer_lora, mixer_evaluation]
+ASSET_CHECKS = [*DATA_CHECKS, model_beats_noop]
+JOBS = [ingest_job, retrain_job]
 SENSORS = [artist_folder_sensor]
-SCHEDULES: list = []
+SCHEDULES = [retrain_schedule]
 
 
 def build_resources() -> dict[str, object]:
     """Resources keyed as the assets name their parameters; locations come from env vars."""
-    return {"paths": PathsResource(), "mixer_config": MixerConfigResource()}
+    return {
+        "paths": PathsResource(),
+        "mixer_config": MixerConfigResource(),
+        "mlflow": MlflowResource(),
+    }
 
 
 defs = Definitions(

@@ -1,0 +1,60 @@
+"""Listening material for MLflow: clean, distorted and corrected audio with spectrograms.
+
+Numbers hide failures a listener hears at once, so each evaluation logs a few test
+recipes as audio and as a three-panel spectrogram (reference / model input / the
+model's correction), with the prompt, the target and the prediction written beside.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+from matplotlib.figure import Figure
+
+from mixer_core.audio_io import write_audio
+from mixer_core.evaluation import EvalExample, Predictor
+from mixer_core.instructions import format as format_program
+from mixer_core.mixing_tools import MixingTools
+
+
+def _spectrogram_png(panels: dict[str, np.ndarray], sample_rate: int, path: Path) -> Path:
+    figure = Figure(figsize=(10, 2.6 * len(panels)))
+    for row, (title, audio) in enumerate(panels.items(), start=1):
+        axes = figure.add_subplot(len(panels), 1, row)
+        mono = audio.mean(axis=0)
+        axes.specgram(mono + 1e-9, NFFT=1024, Fs=sample_rate, noverlap=768, cmap="magma")
+        axes.set_title(title)
+        axes.set_ylabel("Hz")
+    figure.axes[-1].set_xlabel("s")
+    figure.tight_layout()
+    figure.savefig(path, dpi=70)
+    return path
+
+
+def write_listening_examples(
+    examples: Sequence[EvalExample], predictor: Predictor, sample_rate: int, out_dir: Path
+) -> list[Path]:
+    """One folder per example; returns the folders."""
+    if not examples:
+        return []
+    programs = predictor.predict_batch(
+        [ex.input for ex in examples], sample_rate, [ex.recipe.prompt for ex in examples]
+    )
+    tools = MixingTools()
+    folders = []
+    for ex, calls in zip(examples, programs, strict=True):
+        folder = out_dir / ex.recipe.recipe_id.replace("/", "_").replace("#", "_")
+        corrected = tools.apply(ex.input, sample_rate, calls)
+        panels = {"reference": ex.reference, "model input": ex.input, "corrected": corrected}
+        for name, audio in panels.items():
+            write_audio(folder / f"{name.replace(' ', '_')}.wav", audio, sample_rate)
+        _spectrogram_png(panels, sample_rate, folder / "spectrograms.png")
+        (folder / "programs.txt").write_text(
+            f"mode:       {ex.recipe.mode}\nprompt:     {ex.recipe.prompt}\n"
+            f"distortion: {ex.recipe.chain}\ntarget:     {ex.recipe.target}\n"
+            f"predicted:  {format_program(calls)}\n"
+        )
+        folders.append(folder)
+    return folders

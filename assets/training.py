@@ -1,0 +1,119 @@
+"""``mixer_lora``: train the model on every artist's manifest, track it in MLflow, register it.
+
+Runs in the ``gpu`` concurrency pool (one training per GPU). The run folder is keyed
+by Dagster's root run id, so a retry after a worker crash resumes from the last
+checkpoint instead of starting over.
+"""
+
+import json
+from pathlib import Path
+
+from dagster import (
+    AssetExecutionContext,
+    Failure,
+    MaterializeResult,
+    MetadataValue,
+    asset,
+)
+
+from assets.augmentation_manifest import augmentation_manifest
+from assets.metadata import image_markdown
+from mixer_core.training import TrainingCallbacks, load_training_table, train, write_dataset_file
+from mixer_core.training.loop import HISTORY_FILENAME, LOSS_CURVE_FILENAME
+from pipelines.pyfunc import save_pyfunc
+from pipelines.resources import MixerConfigResource, PathsResource
+from pipelines.tracking import MlflowResource
+
+LATEST_POINTER = "latest.json"
+MODEL_ARTIFACT_PATH = "model"
+
+
+def _float(value: float | None) -> MetadataValue:
+    return MetadataValue.float(float("nan") if value is None else float(value))
+
+
+def _root_run_id(context: AssetExecutionContext) -> str:
+    return context.run.tags.get("dagster/root_run_id") or context.run_id
+
+
+@asset(
+    deps=[augmentation_manifest],
+    pool="gpu",
+    group_name="model",
+    kinds={"pytorch", "mlflow"},
+    description=(
+        "LoRA fine-tune of the mixer model on all artists' train/val recipes; logs to "
+        "MLflow and registers a new `challenger` version."
+    ),
+)
+def mixer_lora(
+    context: AssetExecutionContext,
+    paths: PathsResource,
+    mixer_config: MixerConfigResource,
+    mlflow: MlflowResource,
+) -> MaterializeResult:
+    cfg = mixer_config.load()
+    processed_dir = paths.processed_path
+    table = load_training_table(processed_dir)
+    if table.empty or not (table["split"] == "train").any():
+        raise Failure(
+            f"no training recipes under {processed_dir}: materialize augmentation_manifest "
+            "for at least one artist first"
+        )
+    write_dataset_file(table, paths.dataset_path)
+
+    run_name = f"mixer-{_root_run_id(context)[:8]}"
+    output_dir = paths.models_path / run_name
+    run_id = mlflow.start_run(
+        run_name,
+        tags={"dagster.run_id": context.run_id, "dagster.asset": "mixer_lora"},
+    )
+    mlflow.log_params(run_id, cfg.model_dump(mode="json"))
+    mlflow.log_params(
+        run_id,
+        {
+            "data.recipes": len(table),
+            "data.artists": table["artist"].nunique(),
+            "data.songs": table["song"].nunique(),
+        },
+    )
+    callbacks = TrainingCallbacks(
+        on_log=lambda step, metrics: mlflow.log_metrics(run_id, metrics, step),
+        on_eval=lambda step, metrics: mlflow.log_metrics(run_id, metrics, step),
+    )
+    try:
+        result = train(cfg, table, processed_dir, output_dir, resume=True, callbacks=callbacks)
+    except BaseException:
+        mlflow.end_run(run_id, status="FAILED")
+        raise
+
+    curve = output_dir / LOSS_CURVE_FILENAME
+    mlflow.log_artifact(run_id, curve)
+    mlflow.log_artifact(run_id, output_dir / HISTORY_FILENAME)
+    pyfunc_dir = save_pyfunc(result.model_dir, output_dir / "mlflow_model")
+    mlflow.log_artifacts(run_id, pyfunc_dir, MODEL_ARTIFACT_PATH)
+    version = mlflow.register(run_id, MODEL_ARTIFACT_PATH, description=f"trained by {run_name}")
+    mlflow.end_run(run_id)
+
+    pointer = {
+        "run_id": run_id,
+        "version": version.version,
+        "model_dir": str(Path(result.model_dir).resolve()),
+    }
+    (paths.models_path / LATEST_POINTER).write_text(json.dumps(pointer, indent=2))
+    context.log.info("registered %s version %s", mlflow.registered_model, version.version)
+    return MaterializeResult(
+        metadata={
+            "mlflow_run": MetadataValue.url(mlflow.run_url(run_id)),
+            "mlflow_run_id": run_id,
+            "model_version": MetadataValue.int(int(version.version)),
+            "model_dir": MetadataValue.path(pointer["model_dir"]),
+            "steps": MetadataValue.int(result.steps),
+            "final_train_loss": _float(result.final_train_loss),
+            "last_val_loss": _float(result.last_val_loss),
+            "skipped_nonfinite_steps": MetadataValue.int(result.skipped_nonfinite_steps),
+            "elapsed_s": MetadataValue.float(float(result.elapsed_s)),
+            "train_recipes": MetadataValue.int(int((table["split"] == "train").sum())),
+            "loss_curve": MetadataValue.md(image_markdown(curve, "loss curve")),
+        }
+    )
