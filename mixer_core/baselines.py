@@ -101,6 +101,47 @@ class OracleBaseline:
         return [recipe.target_calls() for recipe in recipes]
 
 
+@dataclass(frozen=True)
+class MeanTargetBaseline:
+    """Always the same program: each tool's mean target values over the training recipes.
+
+    The "predict the training mean" reference point for a learned model: it knows the
+    distortion statistics but not the input. Tools are kept when they appear in at
+    least half of the targets, in their most common order.
+    """
+
+    calls: tuple[ToolCall, ...]
+
+    @classmethod
+    def fit(cls, targets: Sequence[Sequence[ToolCall]]) -> MeanTargetBaseline:
+        if not targets:
+            raise ValueError("MeanTargetBaseline.fit: no training targets")
+        values: dict[str, list[dict[str, float]]] = {}
+        positions: dict[str, list[int]] = {}
+        for program in targets:
+            for index, call in enumerate(program):
+                values.setdefault(call.name, []).append(call.resolved())
+                positions.setdefault(call.name, []).append(index)
+        common = [name for name, seen in values.items() if len(seen) * 2 >= len(targets)]
+        common.sort(key=lambda name: float(np.mean(positions[name])))
+        calls = []
+        for name in common:
+            tool = REGISTRY[name]
+            means = {
+                p.name: _quantised(float(np.mean([v[p.name] for v in values[name]])), p)
+                for p in tool.params
+            }
+            calls.append(
+                ToolCall(name, {k: v for k, v in means.items() if v != tool.param(k).default})
+            )
+        return cls(tuple(calls))
+
+    def predict_batch(
+        self, audios: Sequence[np.ndarray], sample_rate: int, prompts: Sequence[str]
+    ) -> list[list[ToolCall]]:
+        return [list(self.calls) for _ in audios]
+
+
 @dataclass
 class HeuristicBaseline:
     """Loudness normalisation plus a shrunk 3-band EQ match, with no learning.

@@ -1,4 +1,4 @@
-"""Configuration: the shipped file validates, mistakes name their key path, every key is documented."""
+"""Configuration: the shipped file validates, errors name the key path, keys are documented."""
 
 from __future__ import annotations
 
