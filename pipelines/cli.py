@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import os
 import sys
 from collections.abc import Callable, Sequence
@@ -432,6 +433,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     from mixer_core.config import ConfigError
 
     args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
     try:
         args.run(args)
     except CliError as exc:

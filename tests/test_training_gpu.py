@@ -11,7 +11,7 @@ import torch
 from mixer_core.model import MixerModel
 from mixer_core.training.data import load_training_table
 from mixer_core.training.loop import train
-from tests.test_training_data import make_processed_tree, tiny_training_config
+from tests.training_fixtures import make_processed_tree, tiny_training_config
 
 pytestmark = [
     pytest.mark.gpu,

@@ -22,7 +22,7 @@ from mixer_core.training.loop import (
     epoch_plan,
     train,
 )
-from tests.test_training_data import make_processed_tree, tiny_training_config
+from tests.training_fixtures import make_processed_tree, tiny_training_config
 
 
 @pytest.fixture(scope="module")
