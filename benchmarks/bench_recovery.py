@@ -36,7 +36,7 @@ from mixer_core.evaluation import (
 )
 from mixer_core.generators import generate_dataset
 from mixer_core.rendering import render_example
-from mixer_core.segmenting import iter_segments
+from mixer_core.segmenting import configured_segments
 
 
 def _arguments() -> argparse.Namespace:
@@ -64,15 +64,7 @@ def _examples(folder: Path, cfg: Config) -> tuple[list[EvalExample], list[EvalEx
         for song in songs:
             audio, _ = read_audio(song, sample_rate=data.sample_rate, channels=data.channels)
             target = held_out if song == songs[-1] else train
-            segments = iter_segments(
-                audio,
-                data.sample_rate,
-                data.segment_seconds,
-                data.hop_seconds,
-                data.silence_threshold_db,
-                max_segments=data.max_segments_per_song,
-            )
-            for index, _start, segment in segments:
+            for index, _start, segment in configured_segments(audio, data):
                 segment_id = f"{artist_dir.name}/{song.stem}/{index:04d}"
                 for recipe in sample_recipes(segment_id, cfg.augmentation):
                     model_input, reference = render_example(

@@ -49,7 +49,7 @@ from mixer_core.metrics import (
 )
 from mixer_core.mixing_tools import MixingTools
 from mixer_core.rendering import render_example
-from mixer_core.segmenting import iter_segments
+from mixer_core.segmenting import configured_segments
 
 PARAM_PREFIX = "param_error."
 NO_FAMILY = "none"
@@ -494,15 +494,7 @@ def _artist_segments(
         except AudioFileError as exc:
             skipped.append(f"skipped {exc}")
             continue
-        segments = iter_segments(
-            audio,
-            data.sample_rate,
-            data.segment_seconds,
-            data.hop_seconds,
-            data.silence_threshold_db,
-            max_segments=data.max_segments_per_song,
-        )
-        for index, _start, segment in segments:
+        for index, _start, segment in configured_segments(audio, data):
             yield f"{song.artist}/{song.name}/{index:04d}", segment
 
 

@@ -105,6 +105,21 @@ def _frame(rows: list[dict]) -> pd.DataFrame:
     return frame.astype(SEGMENT_DTYPES)
 
 
+def configured_segments(
+    audio: np.ndarray, data_cfg: DataConfig
+) -> Iterator[tuple[int, float, np.ndarray]]:
+    """:func:`iter_segments` with the lengths and threshold of the ``data`` section; the
+    audio must already be at ``data.sample_rate``."""
+    return iter_segments(
+        audio,
+        data_cfg.sample_rate,
+        data_cfg.segment_seconds,
+        data_cfg.hop_seconds,
+        data_cfg.silence_threshold_db,
+        data_cfg.max_segments_per_song,
+    )
+
+
 def segment_song(
     path: Path, artist: str, song: str, artist_dir: Path, data_cfg: DataConfig
 ) -> list[dict]:
@@ -116,15 +131,7 @@ def segment_song(
     """
     audio, rate = read_audio(path, data_cfg.sample_rate, data_cfg.channels)
     rows = []
-    segments = iter_segments(
-        audio,
-        rate,
-        data_cfg.segment_seconds,
-        data_cfg.hop_seconds,
-        data_cfg.silence_threshold_db,
-        data_cfg.max_segments_per_song,
-    )
-    for index, start_s, segment in segments:
+    for index, start_s, segment in configured_segments(audio, data_cfg):
         relative = f"{artist}/{song}/{index:04d}.wav"
         write_audio(Path(artist_dir) / song / f"{index:04d}.wav", segment, rate)
         rows.append(

@@ -328,6 +328,14 @@ def _env(name: str, default: str) -> str:
     return os.environ.get(name, default)
 
 
+def _add_training_flags(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--num_epochs", type=int, default=None, help="overrides default.num_epochs")
+    parser.add_argument("--max_steps", type=int, default=None, help="overrides default.max_steps")
+    parser.add_argument(
+        "--max_minutes", type=float, default=None, help="overrides default.max_minutes"
+    )
+
+
 def _add_config_flag(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--config", default=None, help="configuration file (default: config/mixer_config.yaml)"
@@ -367,14 +375,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = command("train", _train, "ingest, then train (and register) the model in-process")
     _add_data_flags(sub)
     _add_config_flag(sub)
-    sub.add_argument("--num_epochs", type=int, default=None, help="overrides default.num_epochs")
-    sub.add_argument("--max_steps", type=int, default=None, help="overrides default.max_steps")
-    sub.add_argument(
-        "--max_minutes",
-        type=float,
-        default=None,
-        help="overrides default.max_minutes (training time budget)",
-    )
+    _add_training_flags(sub)
     sub.add_argument(
         "--evaluate",
         action="store_true",
@@ -384,14 +385,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = command("demo", _demo, "the main job: sample audio (if none), the whole graph, the table")
     _add_data_flags(sub)
     _add_config_flag(sub)
-    sub.add_argument("--num_epochs", type=int, default=None, help="overrides default.num_epochs")
-    sub.add_argument("--max_steps", type=int, default=None, help="overrides default.max_steps")
-    sub.add_argument(
-        "--max_minutes",
-        type=float,
-        default=None,
-        help="overrides default.max_minutes (training time budget)",
-    )
+    _add_training_flags(sub)
 
     sub = command(
         "smoke-test",
