@@ -5,6 +5,11 @@ One token per grammar piece (a tool name with its ``(``, a parameter name with i
 program is a short sequence the small decoder can learn, every piece constrained
 decoding needs is one token, and ``decode(encode(text)) == text`` exactly. It is a
 ``PreTrainedTokenizerFast`` so it saves and loads like any Hugging Face tokenizer.
+
+Values in the dB range also get whole-number tokens (``-24`` … ``24``) and one-decimal
+tokens (``.0`` … ``.9``): ``-3.5`` is two tokens, a 49-way and a 10-way choice, instead
+of four digit decisions. Larger numbers (Hz, ms) fall back to digits, so every value is
+still expressible and the split stays deterministic (longest piece first).
 """
 
 from __future__ import annotations
@@ -20,13 +25,15 @@ PAD, BOS, EOS, UNK = "<pad>", "<bos>", "<eos>", "<unk>"
 SPECIAL_TOKENS = (PAD, BOS, EOS, UNK)
 PUNCTUATION = ("-", ".", ", ", ")", " ")
 DIGITS = tuple("0123456789")
+WHOLE_NUMBERS = (*(str(n) for n in range(-24, 25) if not 0 <= n <= 9), "-0")
+DECIMALS = tuple(f".{d}" for d in range(10))
 
 
 def grammar_pieces() -> list[str]:
     """Every non-special token, in a stable order (tools, parameters, digits, punctuation)."""
     tools = [f"{tool.name}(" for tool in TOOLS]
     params = list(dict.fromkeys(f"{p.name}=" for tool in TOOLS for p in tool.params))
-    return [*tools, *params, *DIGITS, *PUNCTUATION]
+    return [*tools, *params, *DIGITS, *WHOLE_NUMBERS, *DECIMALS, *PUNCTUATION]
 
 
 def _split_pattern(pieces: list[str]) -> str:

@@ -1,0 +1,118 @@
+"""The model commands as a black box: ``mixer train``, ``mix``, ``evaluate``, ``smoke-test``.
+
+Each runs the installed console script with a tiny configuration on generated audio;
+state (Dagster home, MLflow store) goes to a temp folder through ``MIXER_STATE_DIR``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from mixer_core.audio_io import read_audio
+from mixer_core.generators import generate_dataset
+from mixer_core.instructions import parse
+from tests.training_fixtures import tiny_training_config
+
+pytestmark = pytest.mark.slow
+
+
+def mixer(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    exe = str(Path(sys.executable).parent / "mixer")
+    return subprocess.run(
+        [exe, *args], capture_output=True, text=True, timeout=900, env={**os.environ, **env}
+    )
+
+
+@pytest.fixture(scope="module")
+def workspace(tmp_path_factory: pytest.TempPathFactory):
+    root = tmp_path_factory.mktemp("cli_model")
+    cfg = tiny_training_config()
+    cfg.default.max_steps = 3
+    config = root / "tiny.yaml"
+    config.write_text(yaml.safe_dump(cfg.model_dump(mode="json")))
+    generate_dataset(root / "raw", 3, 3, 3.0, cfg.generators)
+    env = {"MIXER_STATE_DIR": str(root / "state")}
+    result = mixer(
+        "train",
+        "--config", str(config),
+        "--data_dir", str(root / "raw"),
+        "--processed_dir", str(root / "processed"),
+        "--dataset_file", str(root / "dataset.parquet"),
+        "--models_dir", str(root / "models"),
+        "--evaluate",
+        env=env,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr[-3000:]
+    return root, config, env, result.stdout
+
+
+def test_train_ingests_trains_registers_and_evaluates(workspace) -> None:
+    root, _config, _env, stdout = workspace
+    assert "registered: models:/mixer/1" in stdout
+    assert "## Overall" in stdout and "heuristic" in stdout and "oracle" in stdout
+    assert (root / "dataset.parquet").is_file()
+    pointer = json.loads((root / "models" / "latest.json").read_text())
+    assert Path(pointer["model_dir"]).is_dir() and pointer["version"] == 1
+    assert (root / "state" / "mlflow.db").is_file()
+    assert (root / "state" / "dagster").is_dir()
+
+
+def test_mix_with_folder_and_registry_alias(workspace, tmp_path: Path) -> None:
+    root, _config, env, _ = workspace
+    song = sorted((root / "raw").glob("*/*.wav"))[0]
+    model_dir = json.loads((root / "models" / "latest.json").read_text())["model_dir"]
+    for model in (model_dir, "models:/mixer@challenger"):
+        out = tmp_path / f"{len(model)}.wav"
+        result = mixer(
+            "mix", str(song), "--prompt", "make it louder", "--model", model, "-o", str(out),
+            env=env,
+        )  # fmt: skip
+        assert result.returncode == 0, result.stderr[-3000:]
+        parse(result.stdout.strip().splitlines()[-1])
+        audio, _ = read_audio(out)
+        assert audio.shape == read_audio(song)[0].shape
+
+
+def test_mix_names_a_missing_model(workspace, tmp_path: Path) -> None:
+    root, _config, env, _ = workspace
+    song = sorted((root / "raw").glob("*/*.wav"))[0]
+    missing = tmp_path / "no-model"
+    result = mixer(
+        "mix", str(song), "--prompt", "x", "--model", str(missing), "-o", str(tmp_path / "o.wav"),
+        env=env,
+    )  # fmt: skip
+    assert result.returncode == 2 and str(missing) in result.stderr
+
+
+def test_evaluate_on_a_folder_prints_json_with_all_baselines(workspace) -> None:
+    root, config, env, _ = workspace
+    model_dir = json.loads((root / "models" / "latest.json").read_text())["model_dir"]
+    result = mixer(
+        "evaluate", "--model", model_dir, "--data_dir", str(root / "raw"),
+        "--config", str(config), "--limit", "6", "--json",
+        env=env,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr[-3000:]
+    report = json.loads(result.stdout)
+    assert {row["predictor"] for row in report["summary"]} == {
+        "model",
+        "noop",
+        "oracle",
+        "heuristic",
+    }
+
+
+def test_smoke_test_reports_a_parsed_prediction(workspace) -> None:
+    _root, config, env, _ = workspace
+    result = mixer("smoke-test", "--config", str(config), "--epochs", "1", env=env)
+    assert result.returncode == 0, result.stderr[-3000:]
+    report = json.loads(result.stdout)
+    assert report["steps"] >= 1 and report["recipes"] > 0
+    parse(report["predicted_program"])
