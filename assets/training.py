@@ -88,7 +88,10 @@ def mixer_lora(
         raise
 
     curve = output_dir / LOSS_CURVE_FILENAME
-    mlflow.log_artifact(run_id, curve)
+    curve_metadata = {}
+    if curve.exists():  # absent only when the run stopped before its first logged step
+        mlflow.log_artifact(run_id, curve)
+        curve_metadata["loss_curve"] = MetadataValue.md(image_markdown(curve, "loss curve"))
     mlflow.log_artifact(run_id, output_dir / HISTORY_FILENAME)
     pyfunc_dir = save_pyfunc(result.model_dir, output_dir / "mlflow_model")
     mlflow.log_artifacts(run_id, pyfunc_dir, MODEL_ARTIFACT_PATH)
@@ -114,6 +117,6 @@ def mixer_lora(
             "skipped_nonfinite_steps": MetadataValue.int(result.skipped_nonfinite_steps),
             "elapsed_s": MetadataValue.float(float(result.elapsed_s)),
             "train_recipes": MetadataValue.int(int((table["split"] == "train").sum())),
-            "loss_curve": MetadataValue.md(image_markdown(curve, "loss curve")),
+            **curve_metadata,
         }
     )

@@ -443,7 +443,7 @@ def train(
                             f"{output_dir}; lower the learning rate or check the data."
                         )
 
-                if state.step % tc.log_every_steps == 0:
+                if state.step % tc.log_every_steps == 0 or state.step == total_steps:
                     elapsed = time.perf_counter() - window_started
                     metrics = _finite_metrics(
                         {
