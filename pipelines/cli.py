@@ -14,6 +14,10 @@ import os
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import numpy as np
 
 EXIT_FAILURE = 1
 EXIT_BAD_INPUT = 2
@@ -44,15 +48,10 @@ def _tools(args: argparse.Namespace) -> None:
         print(f"{tool.name}({params})\n    {tool.description}")
 
 
-def _apply(args: argparse.Namespace) -> None:
-    from mixer_core.audio_io import AudioFileError, read_audio, write_audio
-    from mixer_core.instructions import InstructionError, parse
-    from mixer_core.mixing_tools import MixingTools
+def _read_input(args: argparse.Namespace) -> tuple[np.ndarray, int, Path]:
+    """The input audio of ``apply``/``mix``, and an output path that is not the input."""
+    from mixer_core.audio_io import AudioFileError, read_audio
 
-    try:
-        calls = parse(args.program)
-    except InstructionError as exc:
-        raise CliError(f"bad program: {exc}") from None
     source, target = Path(args.input), Path(args.output)
     if target.exists() and target.resolve() == source.resolve():
         raise CliError(f"{target}: refusing to overwrite the input file")
@@ -60,6 +59,19 @@ def _apply(args: argparse.Namespace) -> None:
         audio, rate = read_audio(source)
     except AudioFileError as exc:
         raise CliError(str(exc)) from None
+    return audio, rate, target
+
+
+def _apply(args: argparse.Namespace) -> None:
+    from mixer_core.audio_io import write_audio
+    from mixer_core.instructions import InstructionError, parse
+    from mixer_core.mixing_tools import MixingTools
+
+    try:
+        calls = parse(args.program)
+    except InstructionError as exc:
+        raise CliError(f"bad program: {exc}") from None
+    audio, rate, target = _read_input(args)
     processed = MixingTools().apply(audio, rate, calls)
     write_audio(target, processed, rate)
     print(f"wrote {target} ({processed.shape[0]} ch, {processed.shape[1] / rate:.2f} s)")
@@ -259,17 +271,11 @@ def _load_predictor(model: str):
 
 
 def _mix(args: argparse.Namespace) -> None:
-    from mixer_core.audio_io import AudioFileError, read_audio, write_audio
+    from mixer_core.audio_io import write_audio
     from mixer_core.instructions import format as format_program
     from mixer_core.mixing_tools import MixingTools
 
-    source, target = Path(args.input), Path(args.output)
-    if target.exists() and target.resolve() == source.resolve():
-        raise CliError(f"{target}: refusing to overwrite the input file")
-    try:
-        audio, rate = read_audio(source)
-    except AudioFileError as exc:
-        raise CliError(str(exc)) from None
+    audio, rate, target = _read_input(args)
     predictor = _load_predictor(args.model)
     calls = predictor.predict(audio, rate, args.prompt)
     print(format_program(calls))

@@ -9,10 +9,12 @@ songs × 6 s once per session; tests that change files get their own copy throug
 from __future__ import annotations
 
 import shutil
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+import torch
 import yaml
 
 from mixer_core.config import DEFAULT_CONFIG_PATH, Config, load_config
@@ -76,3 +78,12 @@ def tree_snapshot(root: Path) -> dict[str, tuple[int, int, bytes]]:
         content = path.read_bytes() if path.is_file() else b""
         snap[path.relative_to(root).as_posix()] = (stat.st_size, stat.st_mtime_ns, content)
     return snap
+
+
+@pytest.fixture(scope="module")
+def one_torch_thread() -> Iterator[None]:
+    """Small STFTs run faster on one thread than fighting for a shared machine's cores."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)

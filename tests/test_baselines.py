@@ -3,11 +3,9 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 
 import numpy as np
 import pytest
-import torch
 
 from mixer_core import instructions
 from mixer_core.augmentation import Recipe
@@ -26,19 +24,12 @@ from mixer_core.metrics import mrstft_distance, recovery_pooled
 from mixer_core.mixing_tools import MixingTools
 from mixer_core.registry import REGISTRY
 
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
+
 SR = 16000
 SECONDS = 1.5
 REFERENCE_LUFS = -20.0
 TOOLS = MixingTools()
-
-
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread() -> Iterator[None]:
-    """Small STFTs run faster on one thread than fighting for a shared machine's cores."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 
 def _clean(seed: int) -> np.ndarray:

@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import json
 import shutil
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 import pytest
-import torch
 
 from mixer_core.audio_io import write_audio
 from mixer_core.augmentation import sample_recipes
@@ -31,18 +30,11 @@ from mixer_core.generators import generate_dataset, generate_song
 from mixer_core.instructions import ToolCall
 from mixer_core.rendering import render_example
 
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
+
 SR = 16000
 SEGMENT_SECONDS = 1.5
 REFERENCE_LUFS = -20.0
-
-
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread() -> Iterator[None]:
-    """Small STFTs run faster on one thread than fighting for a shared machine's cores."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 
 def _config(augmentation: dict[str, Any]) -> Config:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator
 
 import numpy as np
 import pytest
@@ -32,16 +31,9 @@ from mixer_core.metrics import (
 )
 from tests.strategies import programs
 
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
+
 SR = 16000
-
-
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread() -> Iterator[None]:
-    """Small STFTs run faster on one thread than fighting for a shared machine's cores."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 
 @pytest.fixture(scope="module")
