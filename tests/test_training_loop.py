@@ -58,6 +58,14 @@ def test_schedule_warms_up_then_decays_to_the_floor() -> None:
     assert LearningRateSchedule(1.0, 2, 10, "constant", 0.1)(7) == 1.0
 
 
+def test_a_time_budget_anneals_the_schedule_whatever_the_step_count() -> None:
+    long = LearningRateSchedule(1.0, 4, 100_000, "cosine", 0.1)
+    assert long(10) == pytest.approx(1.0, abs=1e-3)
+    assert long(10, time_progress=0.5) == pytest.approx(0.55)
+    assert long(10, time_progress=1.0) == pytest.approx(0.1)
+    assert long(2, time_progress=0.9) == 0.5  # warm-up is by step
+
+
 def test_epoch_plan_is_a_seeded_permutation_in_accumulation_groups() -> None:
     plan = epoch_plan(10, 3, 2, seed=0, epoch=0)
     assert [len(group) for group in plan] == [2, 1]

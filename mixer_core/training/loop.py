@@ -94,14 +94,19 @@ class LearningRateSchedule:
     def from_config(cls, tc: TrainingConfig, total_steps: int) -> LearningRateSchedule:
         return cls(tc.learning_rate, tc.warmup_steps, total_steps, tc.lr_schedule, tc.min_lr_ratio)
 
-    def __call__(self, step: int) -> float:
-        """Learning rate of optimizer step ``step`` (1-based)."""
+    def __call__(self, step: int, time_progress: float = 0.0) -> float:
+        """Learning rate of optimizer step ``step`` (1-based).
+
+        ``time_progress`` is the share of a wall-clock budget already spent: under
+        ``max_minutes`` the decay follows whichever of steps and time is further along,
+        so a run stopped by its budget has still annealed instead of ending at the peak.
+        """
         if self.warmup_steps and step <= self.warmup_steps:
             return self.peak * step / self.warmup_steps
         if self.kind == "constant":
             return self.peak
         span = max(1, self.total_steps - self.warmup_steps)
-        progress = min(1.0, max(0.0, (step - self.warmup_steps) / span))
+        progress = min(1.0, max(0.0, (step - self.warmup_steps) / span, time_progress))
         if self.kind == "linear":
             decay = 1.0 - progress
         else:
@@ -330,8 +335,14 @@ def train(
         f" ({tc.mixed_precision} autocast)" if amp_dtype else "",
     )
 
+    def time_spent() -> float:
+        """Share of the ``max_minutes`` budget used so far (0 without a budget)."""
+        if tc.max_minutes is None:
+            return 0.0
+        return (time.perf_counter() - started) / (tc.max_minutes * 60)
+
     def out_of_time() -> bool:
-        return tc.max_minutes is not None and time.perf_counter() - started >= tc.max_minutes * 60
+        return time_spent() >= 1.0
 
     def finished() -> bool:
         if tc.max_steps is not None:
@@ -380,7 +391,7 @@ def train(
             )
             batches = _micro_batches(train_set, groups[state.position :], tc, device)
             for group in groups[state.position :]:
-                lr = schedule(state.step + 1)
+                lr = schedule(state.step + 1, time_spent())
                 for param_group in optimizer.param_groups:
                     param_group["lr"] = lr
                 bad_loss, step_losses, grad_norm = None, [], math.nan
