@@ -49,6 +49,11 @@ class EvaluationConfig(Config):
     )
 
 
+def evaluation_dir(pointer: dict) -> Path:
+    """Where the evaluation of the model named by a training pointer is written."""
+    return Path(pointer["model_dir"]).parent / "evaluation"
+
+
 def _scores(report_scores: dict[str, float]) -> Scores:
     return Scores(report_scores["recovery_pooled"], report_scores["valid_call_rate"])
 
@@ -105,7 +110,7 @@ def mixer_evaluation(
     context.log.info("version %s: %s", pointer["version"], decision.reason)
 
     run_id = pointer["run_id"]
-    out_dir = Path(pointer["model_dir"]).parent / "evaluation"
+    out_dir = evaluation_dir(pointer)
     out_dir.mkdir(parents=True, exist_ok=True)
     summary = {
         "version": pointer["version"],
@@ -150,7 +155,7 @@ def mixer_evaluation(
 )
 def model_beats_noop(paths: PathsResource) -> AssetCheckResult:
     pointer = json.loads((paths.models_path / LATEST_POINTER).read_text())
-    report_file = Path(pointer["model_dir"]).parent / "evaluation" / REPORT_FILENAME
+    report_file = evaluation_dir(pointer) / REPORT_FILENAME
     summary = json.loads(report_file.read_text())["report"]["summary"]
     row = next(r for r in summary if r["predictor"] == MODEL)
     recovery = row["recovery_pooled"]

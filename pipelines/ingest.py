@@ -109,7 +109,8 @@ def _metadata_value(result: ExecuteInProcessResult, node: str, key: str) -> int:
     return int(entry.value) if entry is not None else 0
 
 
-def _failure_message(result: ExecuteInProcessResult) -> str:
+def failure_message(result: ExecuteInProcessResult) -> str:
+    """The failing steps' own messages (a ``Failure``'s description, else the root cause)."""
     messages = []
     for event in result.get_step_failure_events():
         data = event.step_failure_data
@@ -139,7 +140,7 @@ def _outcome(artist: str, result: ExecuteInProcessResult) -> ArtistOutcome:
         segments=_metadata_value(result, "segments", "segments"),
         recipes=_metadata_value(result, "augmentation_manifest", "recipes"),
         failed_checks=failed,
-        error=None if result.success else _failure_message(result),
+        error=None if result.success else failure_message(result),
         run_id=result.run_id,
     )
 

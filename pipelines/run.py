@@ -15,10 +15,11 @@ from typing import Any
 import yaml
 from dagster import DagsterInstance, materialize
 
-from assets.evaluation import REPORT_FILENAME, mixer_evaluation
+from assets.evaluation import REPORT_FILENAME, evaluation_dir, mixer_evaluation
 from assets.training import LATEST_POINTER, mixer_lora
 from mixer_core.config import DEFAULT_CONFIG_PATH, load_config
 from pipelines.definitions import ASSET_CHECKS, ASSETS
+from pipelines.ingest import failure_message
 from pipelines.resources import MixerConfigResource, PathsResource
 from pipelines.state import state_dir
 from pipelines.tracking import MlflowResource
@@ -65,15 +66,10 @@ def train_and_evaluate(
         raise_on_error=False,
     )
     if not result.success:
-        failures = [
-            f"{e.step_key}: {e.step_failure_data.error.message.strip()}"
-            for e in result.get_step_failure_events()
-            if e.step_failure_data and e.step_failure_data.error
-        ]
-        raise RuntimeError("; ".join(failures) or f"run {result.run_id} failed")
+        raise RuntimeError(failure_message(result))
     pointer = json.loads((paths.models_path / LATEST_POINTER).read_text())
     if evaluate:
-        report_dir = Path(pointer["model_dir"]).parent / "evaluation"
+        report_dir = evaluation_dir(pointer)
         pointer["evaluation"] = json.loads((report_dir / REPORT_FILENAME).read_text())
         pointer["evaluation_markdown"] = (report_dir / "evaluation.md").read_text()
     return pointer
