@@ -11,6 +11,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import mlflow.artifacts
 import mlflow.pyfunc
 import numpy as np
 import pandas as pd
@@ -58,8 +59,13 @@ def save_pyfunc(model_dir: Path, destination: Path) -> Path:
 
 
 def load_predictor(uri: str, tracking_uri: str | None = None):
-    """A ``MixerPredictor`` from ``models:/name@alias`` (or any MLflow model URI)."""
-    if tracking_uri:
-        mlflow.set_tracking_uri(tracking_uri)
-        mlflow.set_registry_uri(tracking_uri)
-    return mlflow.pyfunc.load_model(uri).unwrap_python_model().predictor
+    """A ``MixerPredictor`` from ``models:/name@alias`` (or any MLflow model URI).
+
+    The URIs are passed to the download, never set globally: a global
+    ``mlflow.set_tracking_uri`` would also redirect every later MLflow call of this
+    process (and the ``MLFLOW_TRACKING_URI`` its child processes inherit).
+    """
+    local = mlflow.artifacts.download_artifacts(
+        artifact_uri=uri, tracking_uri=tracking_uri, registry_uri=tracking_uri
+    )
+    return mlflow.pyfunc.load_model(local).unwrap_python_model().predictor
