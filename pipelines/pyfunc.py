@@ -15,6 +15,7 @@ import mlflow.artifacts
 import mlflow.pyfunc
 import numpy as np
 import pandas as pd
+from mlflow.tracking import MlflowClient
 
 from mixer_core.instructions import format as format_program
 
@@ -65,7 +66,13 @@ def load_predictor(uri: str, tracking_uri: str | None = None):
     ``mlflow.set_tracking_uri`` would also redirect every later MLflow call of this
     process (and the ``MLFLOW_TRACKING_URI`` its child processes inherit).
     """
-    local = mlflow.artifacts.download_artifacts(
-        artifact_uri=uri, tracking_uri=tracking_uri, registry_uri=tracking_uri
-    )
+    if uri.startswith("models:/"):
+        client = MlflowClient(tracking_uri=tracking_uri, registry_uri=tracking_uri)
+        name, _, rest = uri.removeprefix("models:/").partition("/")
+        if "@" in name:
+            name, alias = name.split("@", 1)
+            uri = client.get_model_version_by_alias(name, alias).source
+        else:
+            uri = client.get_model_version(name, rest).source
+    local = mlflow.artifacts.download_artifacts(artifact_uri=uri, tracking_uri=tracking_uri)
     return mlflow.pyfunc.load_model(local).unwrap_python_model().predictor
