@@ -6,14 +6,24 @@ random choice is made here, once, from a seed derived by sha256 from
 manifest between runs. Rendering audio from a recipe needs no randomness.
 
 Programs in recipes are canonical: each call states only its arguments that differ from
-the registry default (so ``change_volume(db=0.0)`` is written ``change_volume()``), and
-the text is ``instructions.format`` of the calls, so ``format(parse(t)) == t``.
+the registry default (so ``change_volume(db=0.0)`` is written ``change_volume()``),
+except the corrections a fix always states (below), and the text is
+``instructions.format`` of the calls, so ``format(parse(t)) == t``.
 
 The target of a "fix" recipe undoes its chain. Tools do not commute (a compressor
 before a gain is not a gain before the compressor), so the inverse of
 ``f1 then f2 then ... fn`` is ``inv(fn) then ... then inv(f1)``: the registry inverses
 of the chain's calls in reverse order. It is exact where every tool's inverse is exact
 (gain, EQ, pan, width), approximate otherwise (filters, dynamics).
+
+For a chain of linear tools the target is written in a normal form (``fix_target``):
+the other tools' inverses in reverse order, then always ``apply_eq`` with its three
+gains and ``change_volume`` with its level, stated even when zero. Gain and EQ commute
+with every linear tool, so the program does the same; what it buys is that a fix
+always has the same shape. A blind fix cannot tell a quiet song from a turned-down one
+reliably, and a model that has to guess whether to write the level correction at all
+drops it when it is needed most; with the normal form it always writes it, and the
+value it learns for "nothing to correct" is 0 dB.
 """
 
 from __future__ import annotations
@@ -29,7 +39,7 @@ from mixer_core import instructions
 from mixer_core.config import AugmentationConfig, ToolAugmentation
 from mixer_core.instructions import ToolCall
 from mixer_core.prompts import fix_prompt, instruct_prompt
-from mixer_core.registry import TOOLS, Param, Tool
+from mixer_core.registry import REGISTRY, TOOLS, Param, Tool
 
 Mode = Literal["fix", "instruct"]
 MODES: tuple[Mode, ...] = ("fix", "instruct")
@@ -136,6 +146,44 @@ def inverse_chain(calls: Sequence[ToolCall]) -> list[ToolCall]:
     return canonical_calls(undo)
 
 
+# The corrections every linear fix states (tool, parameters written even when zero), in
+# the order they close the program.
+STATED_CORRECTIONS: tuple[tuple[str, tuple[str, ...]], ...] = (
+    ("apply_eq", ("low_gain", "mid_gain", "high_gain")),
+    ("change_volume", ("db",)),
+)
+
+
+def fix_target(chain: Sequence[ToolCall]) -> list[ToolCall]:
+    """The program a "fix" recipe learns: the normal form of ``inverse_chain(chain)``.
+
+    See the module docstring. A chain with a non-linear tool (dynamics) keeps the plain
+    reversed inverses, because there the place of a gain matters.
+    """
+    if not all(call.tool.linear for call in chain):
+        return inverse_chain(chain)
+    stated = dict(STATED_CORRECTIONS)
+    corrections = {call.name: call for call in chain if call.name in stated}
+    target = inverse_chain([call for call in chain if call.name not in stated])
+    for name, always in STATED_CORRECTIONS:
+        tool = REGISTRY[name]
+        values = tool.defaults()
+        if name in corrections:
+            (undo,) = inverse_chain([corrections[name]])
+            values = undo.resolved()
+        target.append(
+            ToolCall(
+                name,
+                {
+                    p.name: values[p.name]
+                    for p in tool.params
+                    if p.name in always or values[p.name] != p.default
+                },
+            )
+        )
+    return target
+
+
 def _draw_value(param: Param, low: float, high: float, rng: random.Random) -> float:
     """Uniform over the step-grid points inside [low, high], so the value is canonical."""
     first = math.ceil((low - param.low) / param.step - 1e-9)
@@ -229,7 +277,7 @@ def sample_recipes(
         length = cfg.chain_length.min + math.floor(rng.random() * span)
         if mode == "fix":
             chain = _draw_chain(invertible, length, rng, invertible=True)
-            target = instructions.format(inverse_chain(chain))
+            target = instructions.format(fix_target(chain))
             prompt = fix_prompt(chain, rng, name_problem=rng.random() < cfg.named_problem_ratio)
         else:
             chain = _draw_chain(enabled, length, rng, invertible=False)

@@ -71,7 +71,10 @@ class Tool:
     ``apply`` takes audio ``(batch, channels, samples)``, the sample rate and one
     ``(batch,)`` tensor per parameter. ``inverse`` maps resolved parameter values to
     the calls that undo the tool (``None`` when those values cannot be undone);
-    ``inverse_exact`` says whether that undo is exact or an approximation.
+    ``inverse_exact`` says whether that undo is exact or an approximation. ``linear``
+    marks a linear time-invariant tool (filters, gains, channel matrices, convolution
+    reverb and echo): gain and EQ, which treat every channel alike, commute with every
+    linear tool, and fix targets rely on that (``augmentation.fix_target``).
     """
 
     name: str
@@ -81,6 +84,7 @@ class Tool:
     apply: DspFn
     inverse: InverseFn | None = None
     inverse_exact: bool = False
+    linear: bool = False
     mono_behaviour: str = "applies to every channel"
     _by_name: dict[str, Param] = field(init=False, repr=False, compare=False)
 
@@ -101,6 +105,7 @@ class Tool:
             "params": [p.to_json() for p in self.params],
             "invertible": self.inverse is not None,
             "inverse_exact": self.inverse_exact,
+            "linear": self.linear,
             "mono": self.mono_behaviour,
         }
 
@@ -204,6 +209,7 @@ TOOLS: tuple[Tool, ...] = (
         apply=level.change_volume,
         inverse=_invert_volume,
         inverse_exact=True,
+        linear=True,
     ),
     Tool(
         name="apply_eq",
@@ -224,6 +230,7 @@ TOOLS: tuple[Tool, ...] = (
         apply=filters.apply_eq,
         inverse=_invert_eq,
         inverse_exact=True,
+        linear=True,
     ),
     Tool(
         name="high_pass",
@@ -232,6 +239,7 @@ TOOLS: tuple[Tool, ...] = (
         params=(Param("freq", "Hz", 20.0, 1000.0, 80.0, 1.0, "cutoff frequency (-3 dB)"),),
         apply=filters.high_pass,
         inverse=_invert_high_pass,
+        linear=True,
     ),
     Tool(
         name="low_pass",
@@ -240,6 +248,7 @@ TOOLS: tuple[Tool, ...] = (
         params=(Param("freq", "Hz", 1000.0, 20000.0, 8000.0, 1.0, "cutoff frequency (-3 dB)"),),
         apply=filters.low_pass,
         inverse=_invert_low_pass,
+        linear=True,
     ),
     Tool(
         name="compress",
@@ -296,6 +305,7 @@ TOOLS: tuple[Tool, ...] = (
             Param("dry", "", 0.0, 1.0, 0.9, 0.01, "direct signal level"),
         ),
         apply=space.apply_reverb,
+        linear=True,
     ),
     Tool(
         name="delay",
@@ -307,6 +317,7 @@ TOOLS: tuple[Tool, ...] = (
             Param("mix", "", 0.0, 1.0, 0.3, 0.01, "echo level added to the signal"),
         ),
         apply=space.delay,
+        linear=True,
     ),
     Tool(
         name="pan",
@@ -320,6 +331,7 @@ TOOLS: tuple[Tool, ...] = (
         inverse=_invert_pan,
         inverse_exact=True,
         mono_behaviour="no-op (a single channel has no balance)",
+        linear=True,
     ),
     Tool(
         name="stereo_width",
@@ -340,6 +352,7 @@ TOOLS: tuple[Tool, ...] = (
         inverse=_invert_width,
         inverse_exact=True,
         mono_behaviour="no-op (a single channel has no side signal)",
+        linear=True,
     ),
 )
 
@@ -372,7 +385,7 @@ def registry_markdown() -> str:
             f"## `{tool.name}`",
             "",
             f"{tool.description} Family: {tool.family}. Inverse: {inverse}. "
-            f"Mono audio: {tool.mono_behaviour}.",
+            f"{'Linear' if tool.linear else 'Non-linear'}. Mono audio: {tool.mono_behaviour}.",
             "",
             "| parameter | unit | min | max | default | step | meaning |",
             "|---|---|---|---|---|---|---|",

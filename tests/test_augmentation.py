@@ -8,15 +8,24 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from mixer_core import instructions
-from mixer_core.augmentation import Recipe, inverse_chain, recipe_seed, sample_recipes
+from mixer_core.augmentation import (
+    STATED_CORRECTIONS,
+    Recipe,
+    fix_target,
+    inverse_chain,
+    recipe_seed,
+    sample_recipes,
+)
 from mixer_core.config import AugmentationConfig, load_config
 from mixer_core.instructions import CanonicalPrefix, ToolCall
+from mixer_core.mixing_tools import MixingTools
 from mixer_core.prompts import GENERIC_FIX_PROMPTS
 from mixer_core.registry import REGISTRY, TOOLS
 
@@ -94,7 +103,7 @@ def test_named_problem_ratio_chooses_the_fix_prompt_kind() -> None:
     assert 0.4 < generic_share(0.5) < 0.7
 
 
-def test_fix_chains_use_only_invertible_tools_and_targets_undo_in_reverse() -> None:
+def test_fix_chains_use_only_invertible_tools_and_targets_are_the_normal_form() -> None:
     everything = {t.name: {"probability": 0.5} for t in TOOLS}
     cfg = _config(fix_ratio=1.0, tools=everything, chain_length={"min": 3, "max": 3})
     for i in range(100):
@@ -102,7 +111,46 @@ def test_fix_chains_use_only_invertible_tools_and_targets_undo_in_reverse() -> N
             chain = recipe.chain_calls()
             assert len(chain) == 3
             assert all(call.tool.inverse is not None for call in chain)
-            assert recipe.target == instructions.format(inverse_chain(chain))
+            assert recipe.target == instructions.format(fix_target(chain))
+
+
+def test_a_linear_fix_always_ends_with_the_stated_eq_and_level() -> None:
+    chain = [
+        ToolCall("change_volume", {"db": 3.0}),
+        ToolCall("pan", {"position": 0.25}),
+        ToolCall("high_pass", {"freq": 150.0}),
+    ]
+    assert instructions.format(fix_target(chain)) == (
+        "apply_eq(low_gain=12.0, low_freq=150.0) pan(position=-0.25) "
+        "apply_eq(low_gain=0.0, mid_gain=0.0, high_gain=0.0) change_volume(db=-3.0)"
+    )
+    eq_only = [ToolCall("apply_eq", {"mid_gain": 4.5, "mid_freq": 800.0})]
+    assert instructions.format(fix_target(eq_only)) == (
+        "apply_eq(low_gain=0.0, mid_gain=-4.5, high_gain=0.0, mid_freq=800.0) change_volume(db=0.0)"
+    )
+    assert [call.name for call in fix_target([])] == [name for name, _ in STATED_CORRECTIONS]
+
+
+def test_a_fix_with_dynamics_keeps_the_reversed_inverses() -> None:
+    chain = [ToolCall("compress", {"threshold_db": -25.0}), ToolCall("change_volume", {"db": 2.0})]
+    assert fix_target(chain) == inverse_chain(chain)
+
+
+@settings(max_examples=40, deadline=None)
+@given(seed=st.integers(0, 2**31 - 1))
+def test_the_normal_form_sounds_like_the_reversed_inverses(seed: int) -> None:
+    """Gain and EQ commute with every linear tool, so moving them changes nothing."""
+    linear = {t.name: {"probability": 0.5} for t in TOOLS if t.linear and t.inverse}
+    cfg = _config(fix_ratio=1.0, tools=linear, chain_length={"min": 1, "max": 3}, seed=seed)
+    rng = np.random.default_rng(seed)
+    audio = (0.1 * rng.standard_normal((2, 8000))).astype(np.float32)
+    tools = MixingTools()
+    for recipe in sample_recipes("seg", cfg, count=3):
+        chain = recipe.chain_calls()
+        distorted = tools.apply(audio, 8000, chain)
+        normal = tools.apply(distorted, 8000, recipe.target_calls())
+        plain = tools.apply(distorted, 8000, inverse_chain(chain))
+        assert np.max(np.abs(normal - plain)) < 1e-4 * max(1.0, float(np.max(np.abs(plain))))
 
 
 def test_inverse_chain_is_the_reversed_inverses() -> None:
@@ -125,8 +173,13 @@ def test_empty_chains_are_leave_it_alone_examples() -> None:
     assert 0.3 < len(empty) / len(recipes) < 0.7
     assert {r.mode for r in empty} == {"fix", "instruct"}
     for recipe in empty:
-        assert (recipe.target, recipe.families) == ("", ())
-        assert recipe.chain_calls() == recipe.target_calls() == []
+        assert recipe.families == () and recipe.chain_calls() == []
+        if recipe.mode == "instruct":
+            assert recipe.target == ""
+        else:  # nothing to undo: the stated corrections, all zero
+            assert recipe.target == (
+                "apply_eq(low_gain=0.0, mid_gain=0.0, high_gain=0.0) change_volume(db=0.0)"
+            )
 
 
 def test_fix_needs_an_invertible_tool() -> None:
@@ -213,7 +266,7 @@ def test_any_config_gives_canonical_in_range_programs(
                 assert low - step / 2 - 1e-9 <= value <= high + step / 2 + 1e-9
         if recipe.mode == "fix":
             assert all(call.tool.inverse is not None for call in chain)
-            assert recipe.target == instructions.format(inverse_chain(chain))
+            assert recipe.target == instructions.format(fix_target(chain))
         else:
             assert len(chain) >= min(cfg.chain_length.min, len(enabled))
             assert recipe.target == recipe.chain
