@@ -58,6 +58,12 @@ class TrainingConfig(_Section):
         5, "skipped non-finite steps in a row before training stops with an error", gt=0
     )
     num_workers: int = _f(0, "DataLoader worker processes", ge=0)
+    input_cache_mb: int = _f(
+        1024,
+        "memory (MiB) for rendered encoder inputs kept per recipe, so each recipe is rendered "
+        "once per run; 0 renders every step",
+        ge=0,
+    )
 
 
 class SplitConfig(_Section):
@@ -158,6 +164,20 @@ class FusionConfig(_Section):
     )
 
 
+class ValueHeadConfig(_Section):
+    enabled: bool = _f(
+        True,
+        "regress each numeric argument with the value head (from the decoder state, level "
+        "features and prompt numbers) instead of decoding its digits",
+    )
+    hidden_size: int = _f(256, "width of the value head", gt=0)
+    dropout: float = _f(0.0, "dropout inside the value head", ge=0, lt=1)
+    loss_weight: float = _f(5.0, "weight of the value loss beside the token cross-entropy", ge=0)
+    huber_beta: float = _f(
+        0.01, "smooth-L1 transition in unit space (1 = half a parameter's range)", gt=0
+    )
+
+
 class TrainableConfig(_Section):
     text_encoder: bool = _f(False, "fine-tune the text encoder (else frozen)")
     audio_encoder: bool = _f(True, "train the audio encoder (always true for a small one)")
@@ -177,6 +197,7 @@ class MixerConfig(_Section):
     decoder: DecoderConfig = _f(DecoderConfig(), "instruction decoder")
     lora: LoraConfig = _f(LoraConfig(), "LoRA adapters on the decoder")
     fusion: FusionConfig = _f(FusionConfig(), "text + audio -> prefix embeddings")
+    value_head: ValueHeadConfig = _f(ValueHeadConfig(), "numeric arguments by regression")
     trainable: TrainableConfig = _f(TrainableConfig(), "which parts train, which are frozen")
     generation: GenerationConfig = _f(GenerationConfig(), "constrained decoding")
 

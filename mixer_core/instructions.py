@@ -87,10 +87,27 @@ def format(calls: Iterable[ToolCall]) -> str:
     return " ".join(parts)
 
 
+@dataclass(frozen=True)
+class ValueSpan:
+    """Where one argument's number sits in a program's text: ``text[start:end]``.
+
+    ``call`` is the index of the call it belongs to in the program.
+    """
+
+    start: int
+    end: int
+    tool: str
+    param: str
+    value: float
+    call: int
+
+
 class _Parser:
     def __init__(self, text: str) -> None:
         self.text = text
         self.pos = 0
+        self.values: list[ValueSpan] = []
+        self.call_index = 0
 
     def error(self, message: str, position: int | None = None) -> InstructionError:
         return InstructionError(message, self.text, self.pos if position is None else position)
@@ -116,11 +133,12 @@ class _Parser:
         return match.group(), match.start()
 
     def program(self) -> list[ToolCall]:
-        calls = []
+        calls: list[ToolCall] = []
         self.skip_space()
         while not self.at_end():
             if self.peek() == ")":
                 raise self.error("unbalanced parenthesis: ')' without a matching '('")
+            self.call_index = len(calls)
             calls.append(self.call())
             self.skip_space()
         return calls
@@ -201,12 +219,35 @@ class _Parser:
                 f"[{param.low}, {param.high}] {param.unit}".rstrip(),
                 start,
             )
+        self.values.append(
+            ValueSpan(start, self.pos, tool.name, param.name, value, self.call_index)
+        )
         return value
 
 
 def parse(text: str) -> list[ToolCall]:
     """Parse a program; raises :class:`InstructionError` naming the position and problem."""
     return _Parser(text).program()
+
+
+def value_spans(text: str) -> list[ValueSpan]:
+    """Every argument value of a program with its character span, in text order.
+
+    The value head learns from these (the token before ``start`` predicts the value);
+    raises :class:`InstructionError` as :func:`parse` does.
+    """
+    parser = _Parser(text)
+    parser.program()
+    return parser.values
+
+
+_OPEN_VALUE = re.compile(r"([A-Za-z_][A-Za-z0-9_]*)\((?:[^()]*, )?([A-Za-z_][A-Za-z0-9_]*)=$")
+
+
+def open_value(text: str) -> tuple[str, str] | None:
+    """``(tool, parameter)`` when canonical ``text`` ends where a value must start."""
+    match = _OPEN_VALUE.search(text)
+    return (match.group(1), match.group(2)) if match else None
 
 
 @cache
@@ -268,6 +309,8 @@ class CanonicalPrefix:
                     pos += 1
                     break
                 if not first_arg:
+                    if not remaining:  # the last parameter is written: only ")" may follow
+                        return False, False
                     if not text.startswith(", ", pos):
                         return (pos + 2 > n and ", ".startswith(text[pos:])), False
                     pos += 2

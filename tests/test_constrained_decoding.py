@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
 from transformers import MistralConfig, MistralForCausalLM, PreTrainedTokenizerFast
 
-from mixer_core.instructions import ToolCall, parse
+from mixer_core.instructions import CanonicalPrefix, ToolCall, parse
 from mixer_core.instructions import format as format_program
 from mixer_core.model import MixerModel
 from mixer_core.model.constrained import TokenTexts, _Beam, _step
@@ -154,6 +154,24 @@ def test_step_skips_special_tokens_and_premature_eos():
     beam = _Beam(ids=[], text="change_volume(db=2")
     assert _step(beam, order, vocab) == ids("4")
     assert _step(_Beam(ids=[], text="change_volume(db=24"), order, vocab) is None
+
+
+@settings(max_examples=60, deadline=None)
+@given(choices=st.lists(st.integers(0, 10_000), min_size=1, max_size=80))
+def test_a_viable_text_never_dead_ends(choices):
+    """Walking the domain tokenizer's pieces through viable texts only, some piece (or,
+    once complete, the end) is always allowed: the grammar never admits a prefix that
+    nothing can complete, so a beam is never cut back for lack of a choice."""
+    tokenizer = build_domain_tokenizer()
+    vocab = TokenTexts(tokenizer, tokenizer.eos_token_id, by_piece=True)
+    pieces = [p for p in vocab.pieces if p is not None]
+    text = ""
+    for choice in choices:
+        allowed = [p for p in pieces if CanonicalPrefix.check(text + p)[0]]
+        assert allowed or CanonicalPrefix.check(text)[1], text
+        if not allowed:
+            break
+        text += allowed[choice % len(allowed)]
 
 
 def test_pretrained_tokenizer_path(tmp_path):

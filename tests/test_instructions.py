@@ -106,6 +106,8 @@ def test_every_prefix_of_a_canonical_program_is_viable(calls: list[ToolCall]) ->
         "chang_volume(",
         "apply_reverb(wet=0.5, wet",
         "apply_eq(low_gain=1.0,mid_gain",
+        "change_volume(db=3.0, ",  # db is its only parameter: nothing may follow
+        "apply_eq(mid_q=0.71, ",  # mid_q is the last parameter
     ],
 )
 def test_non_canonical_or_out_of_range_prefixes_are_rejected(text: str) -> None:

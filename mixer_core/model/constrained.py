@@ -6,17 +6,29 @@ a candidate only once the text is a complete program. So validity does not depen
 the weights. With the domain tokenizer each token's text is precomputed; with a
 pretrained tokenizer the whole id sequence is decoded, because merges and
 leading-space markers make a token's text depend on its neighbours.
+
+With a :data:`ValueWriter` (the value head), a text that ends where a value starts
+(``instructions.open_value``) gets the writer's value: its tokens are fed one per
+step as if the decoder had chosen them. The writer returns canonical grid values, so
+validity still holds; should a tokenizer not reproduce the value's text exactly, the
+beam falls back to choosing the digits itself.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 
 import torch
 from transformers import PreTrainedTokenizerBase
 
-from mixer_core.instructions import CanonicalPrefix
+from mixer_core.instructions import CanonicalPrefix, open_value
 from mixer_core.model.decoder import Decoder
+from mixer_core.model.value_head import SLOT_INDEX
+
+# (hidden states (n, H) at the open values, their batch rows, their value slots, the
+# texts written so far) -> the values' texts
+ValueWriter = Callable[[torch.Tensor, list[int], list[int], list[str]], list[str]]
 
 
 class TokenTexts:
@@ -52,6 +64,7 @@ class _Beam:
     ids: list[int]
     text: str = ""
     done: bool = False
+    forced: list[int] = field(default_factory=list)
 
 
 def _ranking(
@@ -86,6 +99,39 @@ def _step(beam: _Beam, order: list[int], vocab: TokenTexts) -> int | None:
     return None
 
 
+def _force(beam: _Beam, value: str, vocab: TokenTexts) -> None:
+    """Queue the tokens that write ``value`` next, if they reproduce it exactly."""
+    ids = vocab.tokenizer(value, add_special_tokens=False)["input_ids"]
+    reproduced = bool(ids) and vocab.decode([*beam.ids, *ids]) == beam.text + value
+    if reproduced and CanonicalPrefix.check(beam.text + value)[0]:
+        beam.forced = list(ids)
+
+
+def _take_forced(beam: _Beam, vocab: TokenTexts) -> int:
+    token = beam.forced.pop(0)
+    beam.ids.append(token)
+    beam.text = vocab.decode(beam.ids)
+    return token
+
+
+def _write_values(
+    beams: list[_Beam], hidden: torch.Tensor, values: ValueWriter, vocab: TokenTexts
+) -> None:
+    """Ask the writer for every beam that stands at an open value, in one batch."""
+    rows, slots = [], []
+    for row, beam in enumerate(beams):
+        if beam.done or beam.forced:
+            continue
+        opened = open_value(beam.text)
+        if opened is not None and opened in SLOT_INDEX:
+            rows.append(row)
+            slots.append(SLOT_INDEX[opened])
+    if rows:
+        texts = values(hidden[rows], rows, slots, [beams[row].text for row in rows])
+        for row, text in zip(rows, texts, strict=True):
+            _force(beams[row], text, vocab)
+
+
 def _finish(beam: _Beam, vocab: TokenTexts) -> str:
     text = vocab.decode(beam.ids)
     viable, complete = CanonicalPrefix.check(text)
@@ -95,37 +141,56 @@ def _finish(beam: _Beam, vocab: TokenTexts) -> str:
 @torch.no_grad()
 def constrained_generate(
     decoder: Decoder,
-    prefix: torch.Tensor,
+    lead: torch.Tensor,
     max_new_tokens: int,
     temperature: float = 0.0,
     generator: torch.Generator | None = None,
+    values: ValueWriter | None = None,
+    lead_mask: torch.Tensor | None = None,
 ) -> list[str]:
-    """Programs for a batch of prefix embeddings (B, P, H); greedy unless ``temperature``.
+    """Programs after the lead embeddings (B, P, H); greedy unless ``temperature``.
 
+    ``lead_mask`` (B, P) marks padding in the lead (0); none means all of it is real.
     A program still open after ``max_new_tokens`` is cut back to its longest complete
     prefix, so the guarantee holds at any length limit.
     """
-    batch = prefix.shape[0]
+    batch = lead.shape[0]
     vocab = TokenTexts(decoder.tokenizer, decoder.eos_id, by_piece=not decoder.is_pretrained)
-    start = torch.full((batch, 1), decoder.start_id, dtype=torch.long, device=prefix.device)
-    embeds = torch.cat([prefix, decoder.embed(start).to(prefix.dtype)], dim=1)
-    out = decoder.model(inputs_embeds=embeds, use_cache=True)
+    start = torch.full((batch, 1), decoder.start_id, dtype=torch.long, device=lead.device)
+    embeds = torch.cat([lead, decoder.embed(start).to(lead.dtype)], dim=1)
+    if lead_mask is None:
+        lead_mask = torch.ones(lead.shape[:2], dtype=torch.long, device=lead.device)
+    mask = torch.cat([lead_mask.long(), torch.ones_like(start)], dim=1)
+    hidden = values is not None
+    out = decoder.model(
+        inputs_embeds=embeds, attention_mask=mask, use_cache=True, output_hidden_states=hidden
+    )
     beams = [_Beam(ids=[]) for _ in range(batch)]
     for _ in range(max_new_tokens):
+        if values is not None:
+            _write_values(beams, out.hidden_states[-1][:, -1], values, vocab)
         orders = _ranking(out.logits[:, -1], temperature, generator)
         next_tokens = []
         for beam, order in zip(beams, orders, strict=True):
-            token = None if beam.done else _step(beam, order, vocab)
+            if beam.done:
+                token = None
+            elif beam.forced:
+                token = _take_forced(beam, vocab)
+            else:
+                token = _step(beam, order, vocab)
             if token is None:
                 beam.done = True
                 token = decoder.pad_id
             next_tokens.append(token)
         if all(beam.done for beam in beams):
             break
-        ids = torch.tensor(next_tokens, dtype=torch.long, device=prefix.device)[:, None]
+        ids = torch.tensor(next_tokens, dtype=torch.long, device=lead.device)[:, None]
+        mask = torch.cat([mask, torch.ones_like(ids)], dim=1)
         out = decoder.model(
-            inputs_embeds=decoder.embed(ids).to(prefix.dtype),
+            inputs_embeds=decoder.embed(ids).to(lead.dtype),
+            attention_mask=mask,
             past_key_values=out.past_key_values,
             use_cache=True,
+            output_hidden_states=hidden,
         )
     return [_finish(beam, vocab) for beam in beams]

@@ -156,11 +156,15 @@ class Decoder(nn.Module):
     def embed(self, ids: torch.Tensor) -> torch.Tensor:
         return self.model.get_input_embeddings()(ids)
 
-    def encode_targets(self, targets: Sequence[str], max_tokens: int) -> list[list[int]]:
-        """Token ids of each target program (EOS not included)."""
-        encoded = self.tokenizer(list(targets), add_special_tokens=False)["input_ids"]
+    def encode_targets(
+        self, targets: Sequence[str], max_tokens: int
+    ) -> tuple[list[list[int]], list[list[tuple[int, int]]]]:
+        """Token ids of each target program (EOS not included) and their character spans."""
+        encoded = self.tokenizer(
+            list(targets), add_special_tokens=False, return_offsets_mapping=True
+        )
         unk = self.tokenizer.unk_token_id
-        for target, ids in zip(targets, encoded, strict=True):
+        for target, ids in zip(targets, encoded["input_ids"], strict=True):
             if len(ids) + 1 > max_tokens:
                 raise ValueError(
                     f"target program is {len(ids) + 1} tokens with EOS, over "
@@ -168,4 +172,4 @@ class Decoder(nn.Module):
                 )
             if not self.is_pretrained and unk is not None and unk in ids:
                 raise ValueError(f"target program is not canonical instruction text: {target!r}")
-        return encoded
+        return encoded["input_ids"], [list(map(tuple, o)) for o in encoded["offset_mapping"]]

@@ -17,6 +17,7 @@ import torch
 from torch import nn
 from transformers.audio_utils import mel_filter_bank
 
+from mixer_core.loudness import lufs_torch
 from mixer_core.registry import REGISTRY
 
 _POWER_FLOOR = 1e-10
@@ -120,10 +121,12 @@ def k_weighting_power(freqs: np.ndarray, rate: int) -> np.ndarray:
 class LevelFeatures(nn.Module):
     """Absolute level: K-weighted loudness, peak, crest, balance, width and band levels.
 
-    Output layout (``names``): loudness (ungated BS.1770, LUFS), peak dBFS, crest dB,
-    left-right balance dB, side-to-mid dB, three band levels split at the EQ's default
-    shelf corners, then ``bands`` mel-band levels (dB, power summed per band, mean over
-    time and channels). Each group is shifted and scaled by fixed constants only.
+    Output layout (``names``): loudness (ungated BS.1770, LUFS), gated loudness
+    (integrated BS.1770-4, the measure a fix's reference is normalised to), peak dBFS,
+    crest dB, left-right balance dB, side-to-mid dB, three band levels split at the EQ's
+    default shelf corners, then ``bands`` mel-band levels (dB, power summed per band,
+    mean over time and channels). Each group is shifted and scaled by fixed constants
+    only.
     """
 
     n_fft = 2048
@@ -173,12 +176,13 @@ class LevelFeatures(nn.Module):
 
     @staticmethod
     def feature_size(bands: int) -> int:
-        return 8 + bands
+        return 9 + bands
 
     @property
     def names(self) -> list[str]:
         fixed = [
             "loudness",
+            "gated_loudness",
             "peak",
             "crest",
             "balance",
@@ -223,6 +227,7 @@ class LevelFeatures(nn.Module):
             return {
                 # dual mono would read 3 dB louder than BS.1770's mono; both are measured as stereo
                 "loudness": -0.691 + power_db((power * self.k_weight).sum(dim=(1, 2))),
+                "gated_loudness": lufs_torch(stereo, self.sample_rate).to(stereo.dtype),
                 "peak": peak_db,
                 "crest": peak_db - rms_db,
                 "balance": power_db(channel_ms[:, 0]) - power_db(channel_ms[:, 1]),
@@ -235,6 +240,7 @@ class LevelFeatures(nn.Module):
         raw = self.raw(audio)
         columns = [
             self._scaled(raw["loudness"], self._LOUDNESS)[:, None],
+            self._scaled(raw["gated_loudness"], self._LOUDNESS)[:, None],
             self._scaled(raw["peak"], self._PEAK)[:, None],
             self._scaled(raw["crest"], self._CREST)[:, None],
             self._scaled(raw["balance"], self._BALANCE)[:, None],

@@ -1,8 +1,12 @@
 """MixerModel: text + audio (+ level features) -> prefix -> LoRA decoder -> program text.
 
-The batch layout the decoder sees is ``[prefix (P)] [start] [target tokens] [EOS]
-[padding]``; labels are -100 on the prefix, the start token and the padding, so the
-loss is the mean cross-entropy over target tokens and EOS only.
+The batch layout the decoder sees is ``[prompt memory (L, padding first)] [prefix (P)]
+[start] [target tokens] [EOS] [padding]``; labels are -100 on the memory, the prefix,
+the start token and the padding, so the token loss is the mean cross-entropy over
+target tokens and EOS only. With the value
+head (``mixer.value_head``), each argument's value is also regressed from the hidden
+state of the token that ends in ``=``, and the loss adds ``loss_weight`` times the
+value loss; generation then writes values from the head (``value_head`` module).
 """
 
 from __future__ import annotations
@@ -10,25 +14,47 @@ from __future__ import annotations
 import contextlib
 import logging
 from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 from torch import nn
 from torch.nn import functional as F
-from transformers.modeling_outputs import CausalLMOutput
 
 from mixer_core.config import MixerConfig
+from mixer_core.instructions import CanonicalPrefix, ToolCall, parse, value_spans
+from mixer_core.mixing_tools import MixingTools
 from mixer_core.model.audio_encoder import AudioEncoder
-from mixer_core.model.constrained import constrained_generate
+from mixer_core.model.constrained import ValueWriter, constrained_generate
 from mixer_core.model.decoder import Decoder
 from mixer_core.model.features import LevelFeatures, fft_resample
 from mixer_core.model.fusion import PrefixFusion
 from mixer_core.model.text_encoder import TextEncoder
+from mixer_core.model.value_head import SLOT_INDEX, SLOTS, ValueHead, value_loss
 
 logger = logging.getLogger(__name__)
 
 IGNORE_INDEX = -100
 LEVEL_BANDS = 32
+
+
+@dataclass
+class MixerOutput:
+    """``loss`` = ``token_loss`` + ``loss_weight`` × ``value_loss`` (when targets are given)."""
+
+    logits: torch.Tensor
+    loss: torch.Tensor | None = None
+    token_loss: torch.Tensor | None = None
+    value_loss: torch.Tensor | None = None
+
+
+@dataclass
+class _Encoded:
+    """What the decoder reads first: ``lead`` = [memory][prefix], with its mask."""
+
+    lead: torch.Tensor
+    lead_mask: torch.Tensor
+    states: torch.Tensor
 
 
 def build_fusion(
@@ -38,11 +64,33 @@ def build_fusion(
     return PrefixFusion(
         text_dim=text.out_dim,
         audio_dim=audio.out_dim,
-        level_dim=LevelFeatures.feature_size(LEVEL_BANDS) if fusion_cfg.level_features else 0,
+        level_dim=level_dim(config),
         hidden_size=fusion_cfg.hidden_size,
         prefix_tokens=fusion_cfg.prefix_tokens,
         decoder_dim=decoder.hidden_size,
         dropout=fusion_cfg.dropout,
+    )
+
+
+LEVEL_DIM = LevelFeatures.feature_size(LEVEL_BANDS)
+
+
+def level_dim(config: MixerConfig) -> int:
+    """Level features the fusion prefix takes (none when ``fusion.level_features`` is off)."""
+    return LEVEL_DIM if config.fusion.level_features else 0
+
+
+def build_value_head(config: MixerConfig, text: TextEncoder, decoder: Decoder) -> ValueHead | None:
+    head = config.value_head
+    if not head.enabled:
+        return None
+    return ValueHead(
+        decoder_dim=decoder.hidden_size,
+        # the input's levels and the levels after the calls written so far
+        context_dim=2 * LEVEL_DIM,
+        memory_dim=text.out_dim,
+        hidden_size=head.hidden_size,
+        dropout=head.dropout,
     )
 
 
@@ -68,17 +116,24 @@ class MixerModel(nn.Module):
         audio_encoder: AudioEncoder,
         decoder: Decoder,
         fusion: PrefixFusion,
+        value_head: ValueHead | None = None,
     ) -> None:
         super().__init__()
+        if (value_head is None) == config.value_head.enabled:
+            raise ValueError(
+                f"mixer.value_head.enabled is {config.value_head.enabled} but the model was "
+                f"given {'no' if value_head is None else 'a'} value head"
+            )
         self.config = config
         self.sample_rate = sample_rate
         self.text_encoder = text_encoder
         self.audio_encoder = audio_encoder
         self.decoder = decoder
         self.fusion = fusion
-        self.level = (
-            LevelFeatures(sample_rate, LEVEL_BANDS) if config.fusion.level_features else None
-        )
+        self.value_head = value_head
+        measured = config.fusion.level_features or config.value_head.enabled
+        self.level = LevelFeatures(sample_rate, LEVEL_BANDS) if measured else None
+        self.tools = MixingTools()
         self._apply_trainable()
 
     @classmethod
@@ -99,7 +154,8 @@ class MixerModel(nn.Module):
                 audio = AudioEncoder.from_path(audio_cfg.path)
             decoder = Decoder.build(mixer_cfg.decoder, mixer_cfg.lora)
             fusion = build_fusion(mixer_cfg, text, audio, decoder)
-            model = cls(mixer_cfg, sample_rate, text, audio, decoder, fusion)
+            head = build_value_head(mixer_cfg, text, decoder)
+            model = cls(mixer_cfg, sample_rate, text, audio, decoder, fusion, head)
         logger.info("mixer model parts:\n%s", format_trainable_summary(model.trainable_summary()))
         return model
 
@@ -110,6 +166,8 @@ class MixerModel(nn.Module):
         self.text_encoder.requires_grad_(flags.text_encoder)
         self.audio_encoder.requires_grad_(flags.audio_encoder)
         self.fusion.requires_grad_(flags.fusion)
+        if self.value_head is not None:
+            self.value_head.requires_grad_(True)
         train_base = flags.decoder_base and not self.decoder.is_pretrained
         for parameter in self.decoder.base_parameters():
             parameter.requires_grad_(train_base)
@@ -118,13 +176,16 @@ class MixerModel(nn.Module):
         self.train(self.training)
 
     def _parts(self) -> dict[str, list[nn.Parameter]]:
-        return {
+        parts = {
             "text_encoder": list(self.text_encoder.parameters()),
             "audio_encoder": list(self.audio_encoder.parameters()),
             "fusion": list(self.fusion.parameters()),
             "decoder_base": self.decoder.base_parameters(),
             "decoder_lora": self.decoder.lora_parameters(),
         }
+        if self.value_head is not None:
+            parts["value_head"] = list(self.value_head.parameters())
+        return parts
 
     def trainable_summary(self) -> list[dict]:
         return [
@@ -161,33 +222,93 @@ class MixerModel(nn.Module):
         prompts: Sequence[str],
         targets: Sequence[str] | None = None,
     ) -> dict[str, torch.Tensor]:
-        """Encoder inputs, plus decoder inputs and labels for ``targets``; on the model's device."""
+        """Encoder inputs, plus decoder inputs and labels for ``targets``; on the model's device.
+
+        A frozen text encoder's token states are included (``prompt_states``), from its
+        per-prompt cache.
+        """
         if audio.dim() != 3:
             raise ValueError(
                 f"audio must be (batch, channels, samples), got shape {tuple(audio.shape)}"
             )
         if audio.shape[0] != len(prompts):
             raise ValueError(f"{audio.shape[0]} audio examples but {len(prompts)} prompts")
+        inputs = self.audio_inputs(audio, sample_rate, targets)
+        return self.prepare_from_audio_inputs(inputs, prompts, targets)
+
+    @torch.no_grad()
+    def audio_inputs(
+        self, audio: torch.Tensor, sample_rate: int, targets: Sequence[str] | None = None
+    ) -> dict[str, torch.Tensor]:
+        """What the model takes from audio (B, C, T): the encoder's log-mel image, the level
+        features and, for training on ``targets`` with the value head, ``partial_levels``.
+
+        ``partial_levels[b, k]`` are the level features of ``audio[b]`` after the first
+        ``k`` calls of ``targets[b]`` (teacher forcing of what generation measures after
+        the calls it has written). All are fixed functions of the audio and the targets,
+        so a caller may cache them.
+        """
+        audio = fft_resample(audio.to(self.device).float(), sample_rate, self.sample_rate)
+        inputs = {"input_features": self.audio_encoder.features(audio, self.sample_rate)}
+        if self.level is not None:
+            inputs["level_features"] = self.level(audio)
+        if self.value_head is not None and targets is not None:
+            inputs["partial_levels"] = self._partial_levels(
+                audio, inputs["level_features"], [parse(t) for t in targets]
+            )
+        return inputs
+
+    def _partial_levels(
+        self, audio: torch.Tensor, levels: torch.Tensor, programs: Sequence[Sequence[ToolCall]]
+    ) -> torch.Tensor:
+        """(B, max(1, longest program), level dim); rows past a program's end stay zero."""
+        assert self.level is not None
+        depth = max(1, *(len(calls) for calls in programs))
+        out = levels.new_zeros((len(programs), depth, levels.shape[-1]))
+        out[:, 0] = levels
+        state = audio
+        for k in range(1, depth):
+            rows = [b for b, calls in enumerate(programs) if len(calls) > k]
+            index = torch.tensor(rows, device=audio.device)
+            stepped = self.tools.apply_batch(
+                state[index], self.sample_rate, [[programs[b][k - 1]] for b in rows]
+            )
+            state = state.index_copy(0, index, stepped)
+            out[index, k] = self.level(stepped)
+        return out
+
+    def prepare_from_audio_inputs(
+        self,
+        audio_inputs: dict[str, torch.Tensor],
+        prompts: Sequence[str],
+        targets: Sequence[str] | None = None,
+    ) -> dict[str, torch.Tensor]:
+        """:meth:`prepare_batch` from :meth:`audio_inputs` already computed."""
         device = self.device
-        audio = fft_resample(audio.to(device).float(), sample_rate, self.sample_rate)
-        with torch.no_grad():
-            batch = {"input_features": self.audio_encoder.features(audio, self.sample_rate)}
-            if self.level is not None:
-                batch["level_features"] = self.level(audio)
+        batch = {key: value.to(device) for key, value in audio_inputs.items()}
+        if batch["input_features"].shape[0] != len(prompts):
+            raise ValueError(
+                f"{batch['input_features'].shape[0]} audio examples but {len(prompts)} prompts"
+            )
         batch.update(self.text_encoder.tokenize(prompts, device))
+        if not self.config.trainable.text_encoder:
+            batch["prompt_states"] = self.text_encoder.cached_states(
+                list(prompts), batch["prompt_input_ids"], batch["prompt_attention_mask"]
+            )
         if targets is not None:
             if len(targets) != len(prompts):
                 raise ValueError(f"{len(targets)} targets but {len(prompts)} prompts")
-            batch.update(self._target_tensors(targets, device))
+            lead = batch["prompt_input_ids"].shape[1] + self.config.fusion.prefix_tokens
+            batch.update(self._target_tensors(targets, lead, device))
         return batch
 
     def _target_tensors(
-        self, targets: Sequence[str], device: torch.device
+        self, targets: Sequence[str], prefix: int, device: torch.device
     ) -> dict[str, torch.Tensor]:
+        """Decoder inputs and labels; ``prefix`` = the memory + prefix positions before them."""
         decoder = self.decoder
-        encoded = decoder.encode_targets(targets, self.config.decoder.max_target_tokens)
+        encoded, offsets = decoder.encode_targets(targets, self.config.decoder.max_target_tokens)
         length = 1 + max(len(ids) for ids in encoded) + 1
-        prefix = self.config.fusion.prefix_tokens
         input_ids = torch.full((len(encoded), length), decoder.pad_id, dtype=torch.long)
         mask = torch.zeros((len(encoded), length), dtype=torch.long)
         labels = torch.full((len(encoded), prefix + length), IGNORE_INDEX, dtype=torch.long)
@@ -196,57 +317,112 @@ class MixerModel(nn.Module):
             input_ids[row, : len(sequence)] = torch.tensor(sequence)
             mask[row, : len(sequence)] = 1
             labels[row, prefix + 1 : prefix + len(sequence)] = torch.tensor(sequence[1:])
-        return {
+        tensors = {
             "decoder_input_ids": input_ids.to(device),
             "decoder_attention_mask": mask.to(device),
             "labels": labels.to(device),
         }
+        if self.value_head is not None:
+            values = _value_targets(targets, offsets, prefix)
+            # the head writes these values, so their tokens carry no token loss
+            for (row, position), length in zip(
+                values["value_positions"].tolist(), values.pop("value_lengths"), strict=True
+            ):
+                labels[row, position + 1 : position + 1 + length] = IGNORE_INDEX
+            tensors["labels"] = labels.to(device)
+            tensors.update({key: value.to(device) for key, value in values.items()})
+        return tensors
 
     # ---- forward ---------------------------------------------------------------------
 
-    def prefix(
+    def _encode(
         self,
         input_features: torch.Tensor,
         prompt_input_ids: torch.Tensor,
         prompt_attention_mask: torch.Tensor,
-        level_features: torch.Tensor | None = None,
-    ) -> torch.Tensor:
-        """The decoder prefix (B, P, H) from the encoders' inputs."""
+        prompt_numbers: torch.Tensor,
+        level_features: torch.Tensor | None,
+        prompt_states: torch.Tensor | None,
+    ) -> _Encoded:
         flags = self.config.trainable
-        with torch.set_grad_enabled(torch.is_grad_enabled() and flags.text_encoder):
-            text = self.text_encoder(prompt_input_ids, prompt_attention_mask)
+        if prompt_states is None:
+            with torch.set_grad_enabled(torch.is_grad_enabled() and flags.text_encoder):
+                prompt_states = self.text_encoder(prompt_input_ids, prompt_attention_mask)
+        text = TextEncoder.pool(prompt_states, prompt_attention_mask)
         with torch.set_grad_enabled(torch.is_grad_enabled() and flags.audio_encoder):
             audio = self.audio_encoder(input_features)
-        return self.fusion(text, audio, level_features)
+        fused_levels = level_features if self.config.fusion.level_features else None
+        prefix = self.fusion(text, audio, fused_levels)
+        memory, memory_mask = self.fusion.prompt_memory(
+            prompt_states, prompt_attention_mask, prompt_numbers
+        )
+        prefix_mask = memory_mask.new_ones(prefix.shape[:2])
+        return _Encoded(
+            torch.cat([memory, prefix], dim=1),
+            torch.cat([memory_mask, prefix_mask], dim=1),
+            prompt_states,
+        )
 
     def forward(
         self,
         input_features: torch.Tensor,
         prompt_input_ids: torch.Tensor,
         prompt_attention_mask: torch.Tensor,
+        prompt_numbers: torch.Tensor,
         decoder_input_ids: torch.Tensor,
         decoder_attention_mask: torch.Tensor,
         level_features: torch.Tensor | None = None,
+        prompt_states: torch.Tensor | None = None,
         labels: torch.Tensor | None = None,
-    ) -> CausalLMOutput:
-        prefix = self.prefix(
-            input_features, prompt_input_ids, prompt_attention_mask, level_features
+        partial_levels: torch.Tensor | None = None,
+        value_positions: torch.Tensor | None = None,
+        value_slots: torch.Tensor | None = None,
+        value_calls: torch.Tensor | None = None,
+        value_targets: torch.Tensor | None = None,
+    ) -> MixerOutput:
+        encoded = self._encode(
+            input_features,
+            prompt_input_ids,
+            prompt_attention_mask,
+            prompt_numbers,
+            level_features,
+            prompt_states,
         )
         tokens = self.decoder.embed(decoder_input_ids)
-        embeds = torch.cat([prefix.to(tokens.dtype), tokens], dim=1)
-        prefix_mask = torch.ones(
-            prefix.shape[:2], dtype=decoder_attention_mask.dtype, device=prefix.device
+        embeds = torch.cat([encoded.lead.to(tokens.dtype), tokens], dim=1)
+        attention_mask = torch.cat(
+            [encoded.lead_mask.to(decoder_attention_mask.dtype), decoder_attention_mask], dim=1
         )
-        attention_mask = torch.cat([prefix_mask, decoder_attention_mask], dim=1)
-        logits = self.decoder.model(inputs_embeds=embeds, attention_mask=attention_mask).logits
-        loss = None
-        if labels is not None:
-            loss = F.cross_entropy(
-                logits[:, :-1].float().reshape(-1, logits.shape[-1]),
-                labels[:, 1:].reshape(-1),
-                ignore_index=IGNORE_INDEX,
+        regress = self.value_head is not None and value_positions is not None
+        out = self.decoder.model(
+            inputs_embeds=embeds, attention_mask=attention_mask, output_hidden_states=regress
+        )
+        result = MixerOutput(logits=out.logits)
+        if labels is None:
+            return result
+        result.token_loss = F.cross_entropy(
+            out.logits[:, :-1].float().reshape(-1, out.logits.shape[-1]),
+            labels[:, 1:].reshape(-1),
+            ignore_index=IGNORE_INDEX,
+        )
+        result.loss = result.token_loss
+        if regress:
+            assert self.value_head is not None and value_slots is not None
+            assert level_features is not None and partial_levels is not None
+            assert value_calls is not None
+            rows, columns = value_positions[:, 0], value_positions[:, 1]
+            context = torch.cat([level_features[rows], partial_levels[rows, value_calls]], dim=-1)
+            predicted = self.value_head(
+                out.hidden_states[-1][rows, columns],
+                value_slots,
+                context.to(encoded.lead.dtype),
+                encoded.states[rows],
+                prompt_numbers[rows],
             )
-        return CausalLMOutput(loss=loss, logits=logits)
+            head_cfg = self.config.value_head
+            result.value_loss = value_loss(predicted, value_targets, head_cfg.huber_beta)
+            result.loss = result.token_loss + head_cfg.loss_weight * result.value_loss
+        return result
 
     # ---- generation ------------------------------------------------------------------
 
@@ -268,25 +444,111 @@ class MixerModel(nn.Module):
         temperature: float = 0.0,
         seed: int | None = None,
     ) -> list[str]:
-        """Canonical program text per example, constrained by the registry's grammar."""
+        """Canonical program text per example, constrained by the registry's grammar.
+
+        With the value head, values come from it (deterministic even when sampling);
+        ``temperature`` then only affects the program's structure.
+        """
         generator = torch.Generator().manual_seed(seed) if seed is not None else None
         with self._evaluating(), torch.no_grad():
             batch = self.prepare_batch(audio, sample_rate, prompts)
-            prefix = self.prefix(
+            encoded = self._encode(
                 batch["input_features"],
                 batch["prompt_input_ids"],
                 batch["prompt_attention_mask"],
+                batch["prompt_numbers"],
                 batch.get("level_features"),
+                batch.get("prompt_states"),
             )
+            writer = None
+            if self.value_head is not None:
+                audio = fft_resample(audio.to(self.device).float(), sample_rate, self.sample_rate)
+                writer = self._value_writer(
+                    encoded, audio, batch["level_features"], batch["prompt_numbers"]
+                )
             return constrained_generate(
                 self.decoder,
-                prefix,
+                encoded.lead,
                 max_new_tokens or self.config.generation.max_new_tokens,
+                lead_mask=encoded.lead_mask,
                 temperature=temperature,
                 generator=generator,
+                values=writer,
             )
+
+    def _value_writer(
+        self,
+        encoded: _Encoded,
+        audio: torch.Tensor,
+        levels: torch.Tensor,
+        numbers: torch.Tensor,
+    ) -> ValueWriter:
+        """Values for open slots; each slot's context is measured on the example's audio
+        after the calls its program has completed (executed once per example and call)."""
+        head = self.value_head
+        assert head is not None and self.level is not None
+        measured: dict[tuple[int, int], torch.Tensor] = {}
+
+        def after(row: int, text: str) -> torch.Tensor:
+            done = parse(CanonicalPrefix.longest_complete(text))
+            key = (row, len(done))
+            if key not in measured:
+                if done:
+                    output = self.tools.apply_batch(audio[row : row + 1], self.sample_rate, [done])
+                    measured[key] = self.level(output)[0]
+                else:
+                    measured[key] = levels[row]
+            return measured[key]
+
+        def write(
+            hidden: torch.Tensor, rows: list[int], slots: list[int], texts: list[str]
+        ) -> list[str]:
+            index = torch.tensor(rows, device=hidden.device)
+            partial = torch.stack([after(row, text) for row, text in zip(rows, texts, strict=True)])
+            context = torch.cat([levels[index], partial], dim=-1).to(hidden.dtype)
+            slot_ids = torch.tensor(slots, device=hidden.device)
+            units = head(hidden, slot_ids, context, encoded.states[index], numbers[index])
+            return [SLOTS[s].text(float(u)) for s, u in zip(slots, units.tolist(), strict=True)]
+
+        return write
 
     def save(self, folder: Path) -> Path:
         from mixer_core.model.persistence import save_mixer
 
         return save_mixer(self, folder)
+
+
+def _value_targets(
+    targets: Sequence[str],
+    offsets: Sequence[Sequence[tuple[int, int]]],
+    prefix: int,
+) -> dict:
+    """Where each value is predicted (row, sequence position), its slot, call and unit
+    target, and how many tokens spell it (``value_lengths``, a list).
+
+    A value is predicted from the token that ends exactly where the value starts (the
+    one holding ``=``) and spelled by the tokens up to its end; with a pretrained
+    tokenizer that merges ``=`` with the value's first characters there is no such
+    token, and that value is left to the token loss.
+    """
+    positions, slots, calls, units, lengths = [], [], [], [], []
+    for row, (text, spans) in enumerate(zip(targets, offsets, strict=True)):
+        ends = {end: j for j, (start, end) in enumerate(spans) if end > start}
+        for value in value_spans(text):
+            token = ends.get(value.start)
+            last = ends.get(value.end)
+            if token is None or last is None:
+                continue
+            index = SLOT_INDEX[(value.tool, value.param)]
+            positions.append((row, prefix + 1 + token))
+            slots.append(index)
+            calls.append(value.call)
+            units.append(SLOTS[index].to_unit(value.value))
+            lengths.append(last - token)
+    return {
+        "value_positions": torch.tensor(positions, dtype=torch.long).reshape(-1, 2),
+        "value_slots": torch.tensor(slots, dtype=torch.long),
+        "value_calls": torch.tensor(calls, dtype=torch.long),
+        "value_targets": torch.tensor(units, dtype=torch.float32),
+        "value_lengths": lengths,
+    }

@@ -6,6 +6,7 @@ Layout::
     text_encoder/            the prompt encoder, copied (HF save_pretrained, ~90 MB for MiniLM)
     audio_encoder/           HTSAT config, front-end settings, weights (safetensors)
     fusion.safetensors       the fusion MLP
+    value_head.safetensors   the value head (when mixer.value_head.enabled)
     tokenizer/               the decoder's tokenizer (domain or pretrained)
     adapter/                 LoRA adapter (peft save_pretrained)
     decoder/                 small decoder only: config + base weights (safetensors)
@@ -30,11 +31,17 @@ from mixer_core.config import MixerConfig
 from mixer_core.model.audio_encoder import AudioEncoder
 from mixer_core.model.decoder import Decoder
 from mixer_core.model.errors import ModelLoadError
-from mixer_core.model.mixer_model import MixerModel, build_fusion
+from mixer_core.model.mixer_model import MixerModel, build_fusion, build_value_head
 from mixer_core.model.text_encoder import TextEncoder
 
 CONFIG_FILE = "mixer_config.yaml"
-FORMAT_VERSION = 1
+# 2: the value head and token-level prompt states (format 1 folders predate both)
+FORMAT_VERSION = 2
+VALUE_HEAD_FILE = "value_head.safetensors"
+
+
+def _weights(module: torch.nn.Module) -> dict[str, torch.Tensor]:
+    return {k: v.detach().contiguous() for k, v in module.state_dict().items()}
 
 
 def save_mixer(model: MixerModel, folder: str | Path) -> Path:
@@ -51,8 +58,9 @@ def save_mixer(model: MixerModel, folder: str | Path) -> Path:
         (staging / CONFIG_FILE).write_text(yaml.safe_dump(meta, sort_keys=False))
         model.text_encoder.save(staging / "text_encoder")
         model.audio_encoder.save(staging / "audio_encoder")
-        fusion_state = {k: v.detach().contiguous() for k, v in model.fusion.state_dict().items()}
-        save_file(fusion_state, staging / "fusion.safetensors")
+        save_file(_weights(model.fusion), staging / "fusion.safetensors")
+        if model.value_head is not None:
+            save_file(_weights(model.value_head), staging / VALUE_HEAD_FILE)
         model.decoder.save(staging)
         if folder.exists():
             shutil.rmtree(folder)
@@ -75,7 +83,7 @@ def read_saved_config(folder: str | Path) -> tuple[MixerConfig, int]:
     if meta.get("format_version") != FORMAT_VERSION:
         raise ModelLoadError(
             f"{config_file}: format_version {meta.get('format_version')!r}, "
-            f"expected {FORMAT_VERSION}"
+            f"expected {FORMAT_VERSION}; retrain the model with this version"
         )
     return MixerConfig.model_validate(meta["mixer"]), int(meta["sample_rate"])
 
@@ -91,5 +99,8 @@ def load_mixer(folder: str | Path, device: str = "cpu") -> MixerModel:
     decoder = Decoder.from_saved(folder)
     fusion = build_fusion(config, text, audio, decoder)
     fusion.load_state_dict(load_file(folder / "fusion.safetensors"))
-    model = MixerModel(config, sample_rate, text, audio, decoder, fusion)
+    head = build_value_head(config, text, decoder)
+    if head is not None:
+        head.load_state_dict(load_file(folder / VALUE_HEAD_FILE))
+    model = MixerModel(config, sample_rate, text, audio, decoder, fusion, head)
     return model.to(torch.device(device)).eval()

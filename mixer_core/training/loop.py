@@ -32,6 +32,7 @@ from tqdm import tqdm
 from mixer_core.augmentation import Recipe
 from mixer_core.config import Config, TrainingConfig
 from mixer_core.model import MixerModel, format_trainable_summary
+from mixer_core.model.mixer_model import MixerOutput
 from mixer_core.rendering import render_batch
 from mixer_core.training.checkpoint import (
     TrainingState,
@@ -41,12 +42,15 @@ from mixer_core.training.checkpoint import (
     save_checkpoint,
 )
 from mixer_core.training.data import RecipeDataset, collate
+from mixer_core.training.input_cache import InputCache
 
 log = logging.getLogger(__name__)
 
 MODEL_DIRNAME = "model"
 HISTORY_FILENAME = "history.json"
 LOSS_CURVE_FILENAME = "loss_curve.png"
+# the parts of the loss reported beside it (MixerOutput attributes)
+LOSS_PARTS = ("token_loss", "value_loss")
 
 
 class TrainingError(RuntimeError):
@@ -181,7 +185,11 @@ def _optimizer(model: MixerModel, tc: TrainingConfig) -> torch.optim.AdamW:
 
 
 class _StepRunner:
-    """Renders, tokenises and runs the model on one micro-batch."""
+    """Renders, tokenises and runs the model on one micro-batch.
+
+    Rendered encoder inputs are kept per recipe (``input_cache``), so a recipe is
+    rendered once per run rather than once per epoch.
+    """
 
     def __init__(
         self, model: MixerModel, cfg: Config, device: torch.device, amp_dtype: torch.dtype | None
@@ -191,21 +199,32 @@ class _StepRunner:
         self.reference_lufs = cfg.data.reference_lufs
         self.device = device
         self.amp_dtype = amp_dtype
+        self.input_cache = InputCache(cfg.default.input_cache_mb * 1024**2)
 
     def autocast(self) -> AbstractContextManager[object]:
         if self.amp_dtype is None:
             return nullcontext()
         return torch.autocast(self.device.type, dtype=self.amp_dtype)
 
-    def loss(self, segments: torch.Tensor, recipes: Sequence[Recipe]) -> torch.Tensor:
-        segments = segments.to(self.device, non_blocking=True)
-        with torch.no_grad():
-            inputs, _ = render_batch(segments, self.sample_rate, recipes, self.reference_lufs)
-        batch = self.model.prepare_batch(
-            inputs, self.sample_rate, [r.prompt for r in recipes], [r.target for r in recipes]
+    def run(self, segments: torch.Tensor, recipes: Sequence[Recipe]) -> MixerOutput:
+        def render(indices: list[int]) -> dict[str, torch.Tensor]:
+            chosen = segments[indices].to(self.device, non_blocking=True)
+            with torch.no_grad():
+                inputs, _ = render_batch(
+                    chosen, self.sample_rate, [recipes[i] for i in indices], self.reference_lufs
+                )
+            return self.model.audio_inputs(
+                inputs, self.sample_rate, [recipes[i].target for i in indices]
+            )
+
+        keys = [(r.recipe_id, segments.shape[-1]) for r in recipes]
+        batch = self.model.prepare_from_audio_inputs(
+            self.input_cache.batch(keys, render),
+            [r.prompt for r in recipes],
+            [r.target for r in recipes],
         )
         with self.autocast():
-            return self.model(**batch).loss
+            return self.model(**batch)
 
 
 def _validation_batches(val_set: RecipeDataset, tc: TrainingConfig) -> list[list[int]]:
@@ -226,7 +245,7 @@ def _validation_loss(
         with torch.random.fork_rng(devices=devices), torch.no_grad():
             for indices in batches:
                 segments, recipes = collate([val_set[i] for i in indices])
-                value = runner.loss(segments, recipes).item()
+                value = runner.run(segments, recipes).loss.item()
                 if math.isfinite(value):
                     total += value * len(indices)
                     count += len(indices)
@@ -379,6 +398,7 @@ def train(
     evaluated_at = checkpointed_at = state.step
     consecutive_bad = 0
     window_losses: list[float] = []
+    window_parts: dict[str, list[float]] = {}
     window_samples, window_started = 0, time.perf_counter()
     try:
         while not finished() and not out_of_time():
@@ -399,12 +419,16 @@ def train(
                     segments, recipes = next(batches)
                     if bad_loss is not None:
                         continue
-                    loss = runner.loss(segments, recipes)
+                    output = runner.run(segments, recipes)
+                    loss = output.loss
                     value = loss.item()
                     if not math.isfinite(value):
                         bad_loss = value
                         continue
                     step_losses.append(value)
+                    for part in LOSS_PARTS:
+                        if getattr(output, part) is not None:
+                            window_parts.setdefault(part, []).append(getattr(output, part).item())
                     scaled = loss / len(group)
                     (scaler.scale(scaled) if scaler else scaled).backward()
                     window_samples += len(recipes)
@@ -461,6 +485,7 @@ def train(
                             "loss": sum(window_losses) / len(window_losses)
                             if window_losses
                             else None,
+                            **{k: sum(v) / len(v) for k, v in window_parts.items()},
                             "lr": lr,
                             "grad_norm": grad_norm,
                             "samples_per_s": window_samples / elapsed if elapsed > 0 else None,
@@ -478,7 +503,7 @@ def train(
                     )
                     if callbacks.on_log:
                         callbacks.on_log(state.step, metrics)
-                    window_losses, window_samples = [], 0
+                    window_losses, window_parts, window_samples = [], {}, 0
                     window_started = time.perf_counter()
                 if val_batches and state.step % tc.eval_every_steps == 0:
                     evaluate()
