@@ -1,11 +1,14 @@
 """Learning evidence: does the default small model, trained briefly on CPU, beat
-"predict nothing" and "predict the training mean" (and the tuned heuristic) on
-held-out songs, with gain and EQ distortions only?
+"predict nothing", "predict the training mean" and the tuned heuristic on held-out
+songs?
 
-Prints one JSON object: training figures and the evaluation summary per predictor,
-per mode and per parameter. Everything runs in a temporary folder on generated audio:
+``--tools default`` uses the configured augmentation (every tool, fix and instruct
+prompts: what the README's main job trains on); ``--tools gain_eq`` only gain and EQ
+distortions, the blind-fix setting DESIGN.md's measurement describes. Prints one JSON
+object: training figures and the evaluation summary per predictor, per mode, per
+family and per parameter. Everything runs in a temporary folder on generated audio:
 
-    .venv/bin/python benchmarks/bench_learning.py --minutes 12
+    .venv/bin/python benchmarks/bench_learning.py --minutes 12 [--tools gain_eq]
 """
 
 from __future__ import annotations
@@ -62,16 +65,22 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=16.0)
     parser.add_argument("--recipes", type=int, default=16, help="recipes per segment")
     parser.add_argument("--minutes", type=float, default=12.0, help="training budget (<= 15)")
+    parser.add_argument(
+        "--tools", choices=("default", "gain_eq"), default="default", help="distortions"
+    )
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--keep", default=None, help="copy the trained model folder here")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
 
+    augmentation: dict = {"recipes_per_segment": args.recipes}
+    if args.tools == "gain_eq":
+        augmentation["tools"] = GAIN_AND_EQ
     cfg = load_config(
         args.config,
         overrides={
             "default": {"max_minutes": args.minutes, "num_epochs": 1000},
-            "augmentation": {"tools": GAIN_AND_EQ, "recipes_per_segment": args.recipes},
+            "augmentation": augmentation,
         },
     )
     rate = cfg.data.sample_rate
@@ -118,6 +127,7 @@ def main() -> None:
                     "best_val_loss": result.best_val_loss,
                     "torch_threads": torch.get_num_threads(),
                 },
+                "tools": args.tools,
                 "train_mean_program": " ".join(str(c) for c in predictors["train_mean"].calls),
                 "evaluation": report.to_dict(),
             },

@@ -292,9 +292,7 @@ def test_a_few_steps_overfit_a_tiny_batch_and_generation_reproduces_it(value_hea
         assert written == TARGETS
     for text, target in zip(written, TARGETS, strict=True):
         calls, expected = parse(text), parse(target)
-        assert [(c.name, list(c.args)) for c in calls] == [
-            (c.name, list(c.args)) for c in expected
-        ]
+        assert [(c.name, list(c.args)) for c in calls] == [(c.name, list(c.args)) for c in expected]
         for call, want in zip(calls, expected, strict=True):
             for name, value in want.args.items():
                 assert abs(call.args[name] - value) <= 0.1 + 1e-9, (text, target)

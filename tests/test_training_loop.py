@@ -195,3 +195,14 @@ def test_resume_continues_from_the_checkpoint_like_an_uninterrupted_run(
     other_shape.mixer.fusion.prefix_tokens = 3
     with pytest.raises(CheckpointError, match=r"mixer\.fusion\.prefix_tokens: checkpoint 2"):
         train(other_shape, table, processed, tmp_path / "a")
+
+
+def test_training_logs_the_token_and_value_parts_of_the_loss(data, tmp_path: Path) -> None:
+    processed, table = data
+    result = train(_config(max_steps=4), table, processed, tmp_path)
+    logged = [h for h in result.history if "loss" in h]
+    for entry in logged:
+        weight = tiny_training_config().mixer.value_head.loss_weight
+        assert entry["loss"] == pytest.approx(
+            entry["token_loss"] + weight * entry["value_loss"], rel=1e-5
+        )

@@ -85,10 +85,6 @@ SLOT_INDEX: dict[tuple[str, str], int] = {
 }
 
 
-def slot(tool: str, param: str) -> ValueSlot:
-    return SLOTS[SLOT_INDEX[(tool, param)]]
-
-
 class ValueHead(nn.Module):
     """(decoder state, context, prompt memory) at a value slot -> the value in unit space."""
 

@@ -563,20 +563,27 @@ def _progress_bar(total: int, initial: int) -> tqdm:
 
 
 def plot_loss_curve(history: Sequence[dict[str, float]], path: Path) -> Path:
-    """Train and validation loss against the step, as a PNG (Agg; no display needed)."""
+    """Train loss (and its token and value parts) and validation loss against the step,
+    as a PNG (Agg; no display needed)."""
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
     figure = Figure(figsize=(7, 4), dpi=100)
     FigureCanvasAgg(figure)
     axes = figure.add_subplot()
-    for key, label, style in (("loss", "train", "-"), ("val_loss", "validation", "o-")):
+    curves = (
+        ("loss", "train", "-"),
+        ("token_loss", "train: tokens", ":"),
+        ("value_loss", "train: values", ":"),
+        ("val_loss", "validation", "o-"),
+    )
+    for key, label, style in curves:
         points = [(h["step"], h[key]) for h in history if key in h]
         if points:
             steps, values = zip(*points, strict=True)
             axes.plot(steps, values, style, label=label)
     axes.set_xlabel("optimizer step")
-    axes.set_ylabel("loss (token cross-entropy)")
+    axes.set_ylabel("loss (token cross-entropy + weighted value loss)")
     axes.grid(alpha=0.3)
     axes.legend()
     figure.tight_layout()
