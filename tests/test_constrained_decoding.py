@@ -12,10 +12,10 @@ from hypothesis import strategies as st
 from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
 from transformers import MistralConfig, MistralForCausalLM, PreTrainedTokenizerFast
 
-from mixer_core.instructions import CanonicalPrefix, ToolCall, parse
+from mixer_core.instructions import CanonicalPrefix, ToolCall, parse, value_spans
 from mixer_core.instructions import format as format_program
 from mixer_core.model import MixerModel
-from mixer_core.model.constrained import TokenTexts, _Beam, _step
+from mixer_core.model.constrained import TokenTexts, _Beam, _force, _step
 from mixer_core.model.tokenizer import build_domain_tokenizer
 from mixer_core.registry import TOOLS
 from tests.test_model import RATE, TINY_MISTRAL, noise_audio, tiny_config
@@ -34,31 +34,49 @@ def random_program(rng: random.Random) -> str:
     return format_program(calls)
 
 
-def write_pretrained_decoder(folder: Path) -> Path:
-    """A local 'pretrained' Mistral folder with its own byte-level BPE tokenizer.
+def bpe_tokenizer(kind: str = "byte_level") -> PreTrainedTokenizerFast:
+    """A BPE tokenizer trained on programs, as pretrained decoders bring their own.
 
-    Its tokens merge grammar pieces differently from the domain tokenizer (e.g. ``Ġ``
-    space markers, multi-character merges), which is what the decode-whole-sequence
-    path of constrained decoding exists for.
+    ``byte_level`` (GPT-2 style: ``Ġ`` space markers, multi-character merges) merges
+    grammar pieces differently from the domain tokenizer; ``metaspace`` (SentencePiece
+    style, as Mistral's, digits split) also marks the start of a text with ``▁``, so a value
+    tokenized on its own is spelled differently from the same value after ``=``.
     """
     rng = random.Random(0)
     corpus = [random_program(rng) for _ in range(400)] + ["hello world, mixing notes"]
     backend = Tokenizer(models.BPE(unk_token="<unk>"))
-    backend.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
-    backend.decoder = decoders.ByteLevel()
+    if kind == "byte_level":
+        backend.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+        backend.decoder = decoders.ByteLevel()
+        alphabet = pre_tokenizers.ByteLevel.alphabet()
+    else:
+        backend.pre_tokenizer = pre_tokenizers.Sequence(
+            [
+                pre_tokenizers.Metaspace(prepend_scheme="first"),
+                pre_tokenizers.Digits(individual_digits=True),
+            ]
+        )
+        backend.decoder = decoders.Metaspace(prepend_scheme="first")
+        alphabet = sorted(set("".join(corpus).replace(" ", "\u2581")))
     trainer = trainers.BpeTrainer(
         vocab_size=400,
         special_tokens=["<unk>", "<s>", "</s>", "<pad>"],
-        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
+        initial_alphabet=alphabet,
     )
     backend.train_from_iterator(corpus, trainer)
-    tokenizer = PreTrainedTokenizerFast(
+    return PreTrainedTokenizerFast(
         tokenizer_object=backend,
         unk_token="<unk>",
         bos_token="<s>",
         eos_token="</s>",
         pad_token="<pad>",
     )
+
+
+def write_pretrained_decoder(folder: Path) -> Path:
+    """A local 'pretrained' Mistral folder with its own byte-level BPE tokenizer, for
+    the decode-whole-sequence path of constrained decoding."""
+    tokenizer = bpe_tokenizer()
     config = MistralConfig(
         **TINY_MISTRAL,
         vocab_size=len(tokenizer),
@@ -192,3 +210,29 @@ def test_pretrained_tokenizer_path(tmp_path):
             seed=seed,
         )
         assert_valid_programs(texts)
+
+
+@pytest.mark.parametrize("kind", ["byte_level", "metaspace"])
+def test_written_values_are_spelled_with_the_training_tokens(kind: str) -> None:
+    """Generation queues, for each value the value head writes, exactly the tokens
+    the training target had there (those tokens get no token loss, so any other
+    spelling is one the decoder never saw)."""
+    tokenizer = bpe_tokenizer(kind)
+    vocab = TokenTexts(tokenizer, tokenizer.eos_token_id, by_piece=False)
+    rng = random.Random(1)
+    checked = 0
+    for _ in range(150):
+        target = random_program(rng)
+        encoded = tokenizer(target, add_special_tokens=False, return_offsets_mapping=True)
+        ids, offsets = encoded["input_ids"], encoded["offset_mapping"]
+        ends = {end: j for j, (start, end) in enumerate(offsets) if end > start}
+        for value in value_spans(target):
+            first, last = ends.get(value.start), ends.get(value.end)
+            if first is None or last is None:
+                continue
+            beam = _Beam(ids=ids[: first + 1], text=vocab.decode(ids[: first + 1]))
+            assert beam.text == target[: value.start]
+            _force(beam, target[value.start : value.end], vocab)
+            assert beam.forced == ids[first + 1 : last + 1], (target, value)
+            checked += 1
+    assert checked > 100

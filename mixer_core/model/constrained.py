@@ -100,8 +100,19 @@ def _step(beam: _Beam, order: list[int], vocab: TokenTexts) -> int | None:
 
 
 def _force(beam: _Beam, value: str, vocab: TokenTexts) -> None:
-    """Queue the tokens that write ``value`` next, if they reproduce it exactly."""
-    ids = vocab.tokenizer(value, add_special_tokens=False)["input_ids"]
+    """Queue the tokens that write ``value`` next, if they reproduce it exactly.
+
+    They are the tokens the whole text gets after the beam's own, which is how the
+    training targets were tokenized: a tokenizer that marks the start of a text (a
+    SentencePiece ``▁``) spells a value on its own differently from one after ``=``.
+    Only when the beam's tokens are not how the tokenizer splits its text is the value
+    tokenized on its own.
+    """
+    whole = vocab.tokenizer(beam.text + value, add_special_tokens=False)["input_ids"]
+    if whole[: len(beam.ids)] == beam.ids and len(whole) > len(beam.ids):
+        ids = whole[len(beam.ids) :]
+    else:
+        ids = vocab.tokenizer(value, add_special_tokens=False)["input_ids"]
     reproduced = bool(ids) and vocab.decode([*beam.ids, *ids]) == beam.text + value
     if reproduced and CanonicalPrefix.check(beam.text + value)[0]:
         beam.forced = list(ids)
