@@ -197,12 +197,29 @@ def test_resume_continues_from_the_checkpoint_like_an_uninterrupted_run(
         train(other_shape, table, processed, tmp_path / "a")
 
 
-def test_training_logs_the_token_and_value_parts_of_the_loss(data, tmp_path: Path) -> None:
+@pytest.mark.parametrize("accumulation", [1, 2])
+def test_logged_loss_parts_add_up_to_the_loss_also_around_skipped_steps(
+    data, tmp_path: Path, accumulation: int
+) -> None:
+    """The token and value parts are averaged over the same steps as the loss: a
+    step skipped for a non-finite gradient counts in neither."""
     processed, table = data
-    result = train(_config(max_steps=4), table, processed, tmp_path)
+    cfg = tiny_training_config()
+    model = MixerModel.from_config(cfg.mixer, cfg.data.sample_rate)
+    backwards = {"count": 0}
+
+    def nan_grad_on_third_backward(grad: torch.Tensor) -> torch.Tensor:
+        backwards["count"] += 1
+        return grad * math.nan if backwards["count"] == 3 else grad
+
+    model.trainable_parameters()[0].register_hook(nan_grad_on_third_backward)
+    settings = _config(max_steps=6, gradient_accumulation_steps=accumulation, log_every_steps=2)
+    result = train(settings, table, processed, tmp_path, model=model)
+    assert result.skipped_nonfinite_steps == 1
     logged = [h for h in result.history if "loss" in h]
+    assert len(logged) == 3
+    weight = cfg.mixer.value_head.loss_weight
     for entry in logged:
-        weight = tiny_training_config().mixer.value_head.loss_weight
         assert entry["loss"] == pytest.approx(
             entry["token_loss"] + weight * entry["value_loss"], rel=1e-5
         )

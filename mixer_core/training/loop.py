@@ -414,7 +414,7 @@ def train(
                 lr = schedule(state.step + 1, time_spent())
                 for param_group in optimizer.param_groups:
                     param_group["lr"] = lr
-                bad_loss, step_losses, grad_norm = None, [], math.nan
+                bad_loss, step_losses, step_parts, grad_norm = None, [], {}, math.nan
                 for _ in group:
                     segments, recipes = next(batches)
                     if bad_loss is not None:
@@ -428,7 +428,7 @@ def train(
                     step_losses.append(value)
                     for part in LOSS_PARTS:
                         if getattr(output, part) is not None:
-                            window_parts.setdefault(part, []).append(getattr(output, part).item())
+                            step_parts.setdefault(part, []).append(getattr(output, part).item())
                     scaled = loss / len(group)
                     (scaler.scale(scaled) if scaler else scaled).backward()
                     window_samples += len(recipes)
@@ -459,6 +459,8 @@ def train(
                     consecutive_bad = 0
                     state.last_train_loss = sum(step_losses) / len(step_losses)
                     window_losses.append(state.last_train_loss)
+                    for part, values in step_parts.items():
+                        window_parts.setdefault(part, []).append(sum(values) / len(values))
                 else:
                     consecutive_bad += 1
                     state.skipped_nonfinite_steps += 1
