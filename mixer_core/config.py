@@ -61,7 +61,7 @@ class TrainingConfig(_Section):
     input_cache_mb: int = _f(
         1024,
         "memory (MiB) for rendered encoder inputs kept per recipe, so each recipe is rendered "
-        "once per run; 0 renders every step",
+        "once per run; held on the training device (GPU memory on a GPU); 0 renders every step",
         ge=0,
     )
 

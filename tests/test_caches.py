@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 import torch
 
 from mixer_core.model.text_encoder import TextEncoder
@@ -27,6 +28,7 @@ def test_inputs_are_computed_once_and_served_in_key_order():
     assert torch.equal(second["a"][1:], first["a"].flip(0))
     assert torch.equal(second["b"], torch.tensor([-0.0, -1.0, -0.0]))
     assert (cache.hits, cache.misses, len(cache)) == (2, 3, 3)
+    assert cache.hit_rate == pytest.approx(2 / 5)
 
 
 def test_a_different_segment_length_is_a_different_entry():
@@ -49,7 +51,7 @@ def test_the_budget_drops_the_least_recently_used():
 
 
 def test_frozen_prompt_states_are_cached_per_prompt_and_equal_a_fresh_forward():
-    encoder = TextEncoder.from_path(tiny_text_encoder(), max_length=16).eval()
+    encoder = TextEncoder.from_path(tiny_text_encoder(), max_length=16).eval().requires_grad_(False)
     runs = []
     encoder.model.register_forward_hook(lambda _m, _a, out: runs.append(len(out[0])))
     prompts = ["turn it up by 3 dB", "a longer prompt about the low end and the mids", "x"]
@@ -72,6 +74,8 @@ def test_frozen_prompt_states_are_cached_per_prompt_and_equal_a_fresh_forward():
     torch.testing.assert_close(
         states[1][again["prompt_attention_mask"][1].bool()], fresh[0][real[0]]
     )
+    with pytest.raises(RuntimeError, match="frozen encoder in eval mode"):
+        encoder.train().cached_states(prompts, ids, mask)
 
 
 def test_rows_of_different_length_are_zero_padded_when_stacked():

@@ -196,6 +196,11 @@ def test_resume_continues_from_the_checkpoint_like_an_uninterrupted_run(
     with pytest.raises(CheckpointError, match=r"mixer\.fusion\.prefix_tokens: checkpoint 2"):
         train(other_shape, table, processed, tmp_path / "a")
 
+    other_loss = _config(max_steps=8)  # the loss's weighting is not the model's shape
+    other_loss.mixer.value_head.loss_weight = 2.0
+    other_loss.mixer.value_head.huber_beta = 0.1
+    assert train(other_loss, table, processed, tmp_path / "a").start_step == 7
+
 
 @pytest.mark.parametrize("accumulation", [1, 2])
 def test_logged_loss_parts_add_up_to_the_loss_also_around_skipped_steps(
@@ -223,3 +228,34 @@ def test_logged_loss_parts_add_up_to_the_loss_also_around_skipped_steps(
         assert entry["loss"] == pytest.approx(
             entry["token_loss"] + weight * entry["value_loss"], rel=1e-5
         )
+
+
+def test_the_input_cache_renders_each_recipe_once_and_changes_nothing(
+    data, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    processed, table = data
+    real_render = loop.render_batch
+    training_ids = list(table.loc[table["split"] == "train", "recipe_id"])
+    rendered: list[str] = []
+
+    def counting_render(segments, sample_rate, recipes, reference_lufs, tools=None):
+        rendered.extend(r.recipe_id for r in recipes if r.recipe_id in training_ids)
+        return real_render(segments, sample_rate, recipes, reference_lufs, tools)
+
+    monkeypatch.setattr(loop, "render_batch", counting_render)
+    cfg = tiny_training_config()
+    trained: dict[int, dict[str, torch.Tensor]] = {}
+    renders: dict[int, list[str]] = {}
+    for budget in (0, 64):
+        rendered.clear()
+        model = MixerModel.from_config(cfg.mixer, cfg.data.sample_rate)
+        settings = _config(num_epochs=2, input_cache_mb=budget)
+        result = train(settings, table, processed, tmp_path / str(budget), model=model)
+        assert result.epochs_completed == 2
+        trained[budget], renders[budget] = _trainable(model), list(rendered)
+        # over two epochs: every recipe missed once, and with a cache hit once
+        assert result.history[-1]["input_cache_hit_rate"] == (0.5 if budget else 0.0)
+    assert sorted(renders[64]) == sorted(training_ids)
+    assert sorted(renders[0]) == sorted(training_ids * 2)
+    for name, value in trained[0].items():
+        torch.testing.assert_close(trained[64][name], value, rtol=1e-5, atol=1e-6)

@@ -111,8 +111,14 @@ class TextEncoder(nn.Module):
 
         ``input_ids``/``attention_mask`` are :meth:`tokenize`'s for ``prompts``. Cached
         states live on the CPU, at most ``CACHE_PROMPTS`` prompts (least recently used
-        dropped first).
+        dropped first). Only a frozen encoder in eval mode gives the same states for the
+        same text every time, so any other is an error.
         """
+        if self.training or any(p.requires_grad for p in self.parameters()):
+            raise RuntimeError(
+                "TextEncoder.cached_states needs a frozen encoder in eval mode "
+                "(mixer.trainable.text_encoder: false)"
+            )
         real = attention_mask.bool()
         missing = [i for i, p in enumerate(prompts) if p not in self._cache]
         if missing:

@@ -42,6 +42,9 @@ _NON_SHAPE_KEYS = (
     "mixer.generation",
     "mixer.decoder.max_target_tokens",
     "mixer.text_encoder.max_length",
+    "mixer.value_head.dropout",
+    "mixer.value_head.loss_weight",
+    "mixer.value_head.huber_beta",
 )
 
 

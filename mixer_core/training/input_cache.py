@@ -31,6 +31,13 @@ def _stack(tensors: list[torch.Tensor]) -> torch.Tensor:
 
 
 class InputCache:
+    """Least-recently-used store of per-recipe inputs, bounded by ``budget_bytes``.
+
+    Tensors stay on the device they were computed on (the training device), so on a
+    GPU the budget is GPU memory, where rendering is cheap and ``0`` may be the better
+    trade. ``hit_rate`` shows how much of the rendering the cache saved.
+    """
+
     def __init__(self, budget_bytes: int) -> None:
         self.budget_bytes = budget_bytes
         self.bytes = 0
@@ -40,6 +47,12 @@ class InputCache:
 
     def __len__(self) -> int:
         return len(self._items)
+
+    @property
+    def hit_rate(self) -> float | None:
+        """Share of lookups served from the cache so far; ``None`` before the first."""
+        lookups = self.hits + self.misses
+        return self.hits / lookups if lookups else None
 
     def batch(self, keys: Sequence[Key], compute: Callable[[list[int]], Inputs]) -> Inputs:
         """Stacked inputs for ``keys``; ``compute(indices)`` fills the ones not cached.

@@ -493,6 +493,7 @@ def train(
                             "samples_per_s": window_samples / elapsed if elapsed > 0 else None,
                             "epoch": state.epoch + state.position / len(groups),
                             "skipped_nonfinite_steps": state.skipped_nonfinite_steps,
+                            "input_cache_hit_rate": runner.input_cache.hit_rate,
                         }
                     )
                     _record(state.history, state.step, metrics)
@@ -576,7 +577,7 @@ def plot_loss_curve(history: Sequence[dict[str, float]], path: Path) -> Path:
     curves = (
         ("loss", "train", "-"),
         ("token_loss", "train: tokens", ":"),
-        ("value_loss", "train: values", ":"),
+        ("value_loss", "train: values (unweighted)", ":"),
         ("val_loss", "validation", "o-"),
     )
     for key, label, style in curves:
