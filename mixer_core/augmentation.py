@@ -158,11 +158,20 @@ def fix_target(chain: Sequence[ToolCall]) -> list[ToolCall]:
     """The program a "fix" recipe learns: the normal form of ``inverse_chain(chain)``.
 
     See the module docstring. A chain with a non-linear tool (dynamics) keeps the plain
-    reversed inverses, because there the place of a gain matters.
+    reversed inverses, because there the place of a gain matters. A stated tool that
+    occurs twice has no single correction to state, so it is an error (recipes never
+    repeat a tool).
     """
     if not all(call.tool.linear for call in chain):
         return inverse_chain(chain)
     stated = dict(STATED_CORRECTIONS)
+    names = [call.name for call in chain if call.name in stated]
+    repeated = sorted({name for name in names if names.count(name) > 1})
+    if repeated:
+        raise ValueError(
+            f"fix_target: {', '.join(repeated)} occurs more than once in "
+            f"{instructions.format(chain)!r}"
+        )
     corrections = {call.name: call for call in chain if call.name in stated}
     target = inverse_chain([call for call in chain if call.name not in stated])
     for name, always in STATED_CORRECTIONS:
@@ -256,8 +265,8 @@ def sample_recipes(
     """Recipes ``{segment_id}#0 .. #count-1``; the same inputs give the same recipes.
 
     A chain is as long as drawn from ``chain_length`` unless fewer enabled tools exist
-    (tools never repeat). Length 0 is a "leave it alone" example: empty chain and
-    empty target.
+    (tools never repeat). Length 0 is a "leave it alone" example: an empty chain, whose
+    target is empty in instruct mode and the zero corrections in fix mode.
     """
     count = cfg.recipes_per_segment if count is None else count
     if count < 0:

@@ -5,7 +5,8 @@ the same thing in every example (DESIGN: a level fix needs a defined target, and
 model must see absolute level):
 
 - "fix": the normalised segment is the reference; the input is the chain applied to it,
-  and ``recipe.target`` (the reversed inverses) takes the input back to the reference.
+  and ``recipe.target`` (the inverses in a normal form, ``augmentation.fix_target``)
+  takes the input back to the reference.
 - "instruct": the normalised segment is the input; the reference is the chain applied
   to it, and the target is the chain itself.
 

@@ -129,6 +129,9 @@ def test_a_linear_fix_always_ends_with_the_stated_eq_and_level() -> None:
         "apply_eq(low_gain=0.0, mid_gain=-4.5, high_gain=0.0, mid_freq=800.0) change_volume(db=0.0)"
     )
     assert [call.name for call in fix_target([])] == [name for name, _ in STATED_CORRECTIONS]
+    twice = [ToolCall("change_volume", {"db": 3.0}), ToolCall("change_volume", {"db": -1.0})]
+    with pytest.raises(ValueError, match="change_volume occurs more than once"):
+        fix_target(twice)
 
 
 def test_a_fix_with_dynamics_keeps_the_reversed_inverses() -> None:

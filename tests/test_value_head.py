@@ -41,7 +41,7 @@ def test_unit_space_round_trips_every_grid_value(pair):
 
 
 @settings(max_examples=300, deadline=None)
-@given(st.sampled_from(SLOTS), st.floats(-50, 50, allow_nan=False))
+@given(st.sampled_from(SLOTS), st.floats(-50, 50) | st.just(math.nan))
 def test_any_unit_gives_a_canonical_in_range_value(slot, unit):
     text = f"{slot.tool}({slot.param.name}={slot.text(unit)})"
     assert CanonicalPrefix.check(text) == (True, True)
@@ -51,6 +51,8 @@ def test_any_unit_gives_a_canonical_in_range_value(slot, unit):
         assert value == slot.param.high
     if unit <= -1.0:
         assert value == slot.param.low
+    if math.isnan(unit):
+        assert value == slot.from_unit(0.0)
 
 
 def test_hertz_and_milliseconds_are_logarithmic_the_rest_linear():

@@ -63,7 +63,11 @@ class ValueSlot:
         return 2.0 * (x - low) / (high - low) - 1.0
 
     def from_unit(self, unit: float) -> float:
-        """The grid value nearest to ``unit`` (clipped to the range first)."""
+        """The grid value nearest to ``unit`` (clipped to the range first). A NaN (a
+        diverged model) reads as the middle of the range, so generation still writes a
+        valid program, as it does for any weights."""
+        if math.isnan(unit):
+            unit = 0.0
         low, high = self._bounds()
         x = low + (min(max(unit, -1.0), 1.0) + 1.0) * (high - low) / 2.0
         value = math.exp(x) if self.log else x
