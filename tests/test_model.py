@@ -13,7 +13,7 @@ from transformers import ClapConfig, ClapFeatureExtractor, ClapModel
 
 from mixer_core.config import MixerConfig
 from mixer_core.instructions import format as format_program
-from mixer_core.instructions import parse
+from mixer_core.instructions import parse, value_spans
 from mixer_core.model import (
     MixerModel,
     ModelConfigError,
@@ -23,7 +23,7 @@ from mixer_core.model import (
 )
 from mixer_core.model.features import ClapLogMel, LevelFeatures
 from mixer_core.model.mixer_model import IGNORE_INDEX
-from mixer_core.model.value_head import SLOTS
+from mixer_core.model.value_head import SLOT_INDEX, SLOTS
 from tests.strategies import programs
 
 RATE = 8000
@@ -240,6 +240,65 @@ def test_partial_levels_measure_the_audio_after_each_call_of_the_target(model):
     batch = model.prepare_batch(audio, RATE, PROMPTS[:1] * 2, targets)
     # low_gain= belongs to call 0, db= to call 1, position= to call 2
     assert batch["value_calls"].tolist() == [0, 1, 2]
+
+
+def test_generation_gives_the_value_head_the_context_training_gave_it(model):
+    """At each value, the writer measures the audio after the calls its text has
+    completed, as ``partial_levels`` did for the training target."""
+    audio = noise_audio(1)
+    target = "apply_eq(low_gain=6.0) change_volume(db=-3.0) pan(position=0.5)"
+    values = value_spans(target)
+    contexts: list[torch.Tensor] = []
+    hook = model.value_head.register_forward_hook(
+        lambda module, args, output: contexts.append(args[2].detach())
+    )
+    try:
+        batch = model.prepare_batch(audio, RATE, PROMPTS[:1], [target])
+        with torch.no_grad():
+            model(**batch)
+            trained = contexts.pop()
+            encoded = model._encode(
+                batch["input_features"],
+                batch["prompt_input_ids"],
+                batch["prompt_attention_mask"],
+                batch["prompt_numbers"],
+                batch["level_features"],
+                batch.get("prompt_states"),
+            )
+            write = model._value_writer(
+                encoded, audio, batch["level_features"], batch["prompt_numbers"]
+            )
+            hidden = torch.zeros(1, encoded.lead.shape[-1])
+            for value in values:
+                slot = SLOT_INDEX[(value.tool, value.param)]
+                write(hidden, [0], [slot], [target[: value.start]])
+    finally:
+        hook.remove()
+    assert trained.shape[0] == len(values) == len(contexts) == 3
+    for k, generated in enumerate(contexts):
+        torch.testing.assert_close(generated[0], trained[k])
+    # each call's context is its own: after nothing, after the EQ, after EQ and gain
+    assert not torch.equal(trained[0], trained[1]) and not torch.equal(trained[1], trained[2])
+
+
+def test_an_example_does_not_depend_on_the_prompts_it_is_batched_with(model):
+    """Prompt memories of different lengths are padded in front and masked: the short
+    prompt's program scores the same alone as next to a long one."""
+    short, long = "louder", "the low end is boomy and the vocal sits far too low in the mix"
+    audio = noise_audio(2)
+    target = TARGETS[1]
+    with model._evaluating(), torch.no_grad():
+        alone = model.prepare_batch(audio[:1], RATE, [short], [target])
+        batched = model.prepare_batch(audio, RATE, [short, long], [target, target])
+        assert batched["prompt_input_ids"].shape[1] > alone["prompt_input_ids"].shape[1]
+        solo, pair = model(**alone), model(**batched)
+    length = int(alone["decoder_attention_mask"][0].sum())
+    torch.testing.assert_close(
+        pair.logits[0, _lead(model, batched) :][:length],
+        solo.logits[0, _lead(model, alone) :][:length],
+        atol=1e-4,
+        rtol=1e-4,
+    )
 
 
 def test_loss_is_token_cross_entropy_plus_weighted_value_loss(model):
