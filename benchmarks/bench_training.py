@@ -3,8 +3,9 @@
 Figures: samples/s of the real training loop (``train``: loader, on-the-fly rendering,
 forward, backward, AdamW) over two epochs, with the per-recipe input cache
 (``default.input_cache_mb``) and without it, next to a baseline measured in the same
-run on the same model: forward/backward/AdamW on batches rendered beforehand,
-measured before and after the loops (other load on a shared machine drifts). In the
+run on a model of the same config and seed: forward/backward/AdamW on batches rendered
+beforehand, measured before and after the loops (other load on a shared machine
+drifts). In the
 first epoch every recipe is rendered either way; from the second on, the cache serves
 them, so ``cached_epoch_2_over_uncached`` is what the cache buys.
 ``render_ms_per_batch`` times ``render_batch`` alone. Peak memory is the process's
@@ -17,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import resource
 import statistics
 import tempfile
@@ -82,15 +84,15 @@ def _forward_backward_sps(
     return rates
 
 
-def _epoch_rates(history: list[dict], steps_per_epoch: int) -> list[float]:
-    """Median logged samples/s of each epoch (the very first step is left out)."""
+def _epoch_rates(history: list[dict]) -> dict[int, float]:
+    """Median logged samples/s per epoch (1, 2, ...), by the loop's own epoch counter;
+    the very first step is left out."""
     rates: dict[int, list[float]] = {}
     for entry in history:
         if entry["step"] > 1 and "samples_per_s" in entry:
-            rates.setdefault((entry["step"] - 1) // steps_per_epoch, []).append(
-                entry["samples_per_s"]
-            )
-    return [round(statistics.median(rates[e]), 3) for e in sorted(rates)]
+            epoch = math.ceil(entry["epoch"] - 1e-9)
+            rates.setdefault(epoch, []).append(entry["samples_per_s"])
+    return {e: round(statistics.median(rates[e]), 3) for e in sorted(rates)}
 
 
 def main() -> None:
@@ -141,7 +143,7 @@ def main() -> None:
             started = time.perf_counter()
             result = train(run_cfg, table, processed, root / name, resume=False)
             loops[name] = {
-                "epoch_samples_per_s": _epoch_rates(result.history, len(plan)),
+                "epoch_samples_per_s": _epoch_rates(result.history),
                 "wall_s": round(time.perf_counter() - started, 1),
                 "final_train_loss": result.final_train_loss,
             }
@@ -159,10 +161,10 @@ def main() -> None:
                 "sample_rate": sr,
                 "channels": cfg.data.channels,
                 "train_recipes": len(dataset),
-                "steps_per_epoch": len(plan),
+                "batches_per_epoch": len(plan),
                 "loops": loops,
                 "cached_epoch_2_over_uncached": round(
-                    cached["epoch_samples_per_s"][1] / uncached["epoch_samples_per_s"][1], 3
+                    cached["epoch_samples_per_s"][2] / uncached["epoch_samples_per_s"][2], 3
                 ),
                 "baseline_forward_backward_samples_per_s": round(
                     statistics.median(baseline_sps), 3
