@@ -212,13 +212,14 @@ def test_pretrained_tokenizer_path(tmp_path):
         assert_valid_programs(texts)
 
 
-@pytest.mark.parametrize("kind", ["byte_level", "metaspace"])
+@pytest.mark.parametrize("kind", ["domain", "byte_level", "metaspace"])
 def test_written_values_are_spelled_with_the_training_tokens(kind: str) -> None:
     """Generation queues, for each value the value head writes, exactly the tokens
     the training target had there (those tokens get no token loss, so any other
     spelling is one the decoder never saw)."""
-    tokenizer = bpe_tokenizer(kind)
-    vocab = TokenTexts(tokenizer, tokenizer.eos_token_id, by_piece=False)
+    domain = kind == "domain"
+    tokenizer = build_domain_tokenizer() if domain else bpe_tokenizer(kind)
+    vocab = TokenTexts(tokenizer, tokenizer.eos_token_id, by_piece=domain)
     rng = random.Random(1)
     checked = 0
     for _ in range(150):
