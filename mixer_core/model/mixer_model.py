@@ -22,7 +22,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from mixer_core.config import MixerConfig
-from mixer_core.instructions import CanonicalPrefix, ToolCall, parse, value_spans
+from mixer_core.instructions import CanonicalPrefix, ToolCall, parse
 from mixer_core.mixing_tools import MixingTools
 from mixer_core.model.audio_encoder import AudioEncoder
 from mixer_core.model.constrained import ValueWriter, constrained_generate
@@ -30,7 +30,7 @@ from mixer_core.model.decoder import Decoder
 from mixer_core.model.features import LevelFeatures, fft_resample
 from mixer_core.model.fusion import PrefixFusion
 from mixer_core.model.text_encoder import TextEncoder
-from mixer_core.model.value_head import SLOT_INDEX, SLOTS, ValueHead, value_loss
+from mixer_core.model.value_head import SLOTS, ValueHead, value_loss, value_targets
 
 logger = logging.getLogger(__name__)
 
@@ -323,14 +323,14 @@ class MixerModel(nn.Module):
             "labels": labels.to(device),
         }
         if self.value_head is not None:
-            values = _value_targets(targets, offsets, prefix)
+            values = value_targets(targets, offsets, prefix)
             # the head writes these values, so their tokens carry no token loss
             for (row, position), length in zip(
-                values["value_positions"].tolist(), values.pop("value_lengths"), strict=True
+                values.positions.tolist(), values.lengths, strict=True
             ):
                 labels[row, position + 1 : position + 1 + length] = IGNORE_INDEX
             tensors["labels"] = labels.to(device)
-            tensors.update({key: value.to(device) for key, value in values.items()})
+            tensors.update(values.tensors(device))
         return tensors
 
     # ---- forward ---------------------------------------------------------------------
@@ -451,7 +451,8 @@ class MixerModel(nn.Module):
         """
         generator = torch.Generator().manual_seed(seed) if seed is not None else None
         with self._evaluating(), torch.no_grad():
-            batch = self.prepare_batch(audio, sample_rate, prompts)
+            audio = fft_resample(audio.to(self.device).float(), sample_rate, self.sample_rate)
+            batch = self.prepare_batch(audio, self.sample_rate, prompts)
             encoded = self._encode(
                 batch["input_features"],
                 batch["prompt_input_ids"],
@@ -462,7 +463,6 @@ class MixerModel(nn.Module):
             )
             writer = None
             if self.value_head is not None:
-                audio = fft_resample(audio.to(self.device).float(), sample_rate, self.sample_rate)
                 writer = self._value_writer(
                     encoded, audio, batch["level_features"], batch["prompt_numbers"]
                 )
@@ -516,39 +516,3 @@ class MixerModel(nn.Module):
         from mixer_core.model.persistence import save_mixer
 
         return save_mixer(self, folder)
-
-
-def _value_targets(
-    targets: Sequence[str],
-    offsets: Sequence[Sequence[tuple[int, int]]],
-    prefix: int,
-) -> dict:
-    """Where each value is predicted (row, sequence position), its slot, call and unit
-    target, and how many tokens spell it (``value_lengths``, a list).
-
-    A value is predicted from the token that ends exactly where the value starts (the
-    one holding ``=``) and spelled by the tokens up to its end; with a pretrained
-    tokenizer that merges ``=`` with the value's first characters there is no such
-    token, and that value is left to the token loss.
-    """
-    positions, slots, calls, units, lengths = [], [], [], [], []
-    for row, (text, spans) in enumerate(zip(targets, offsets, strict=True)):
-        ends = {end: j for j, (start, end) in enumerate(spans) if end > start}
-        for value in value_spans(text):
-            token = ends.get(value.start)
-            last = ends.get(value.end)
-            if token is None or last is None:
-                continue
-            index = SLOT_INDEX[(value.tool, value.param)]
-            positions.append((row, prefix + 1 + token))
-            slots.append(index)
-            calls.append(value.call)
-            units.append(SLOTS[index].to_unit(value.value))
-            lengths.append(last - token)
-    return {
-        "value_positions": torch.tensor(positions, dtype=torch.long).reshape(-1, 2),
-        "value_slots": torch.tensor(slots, dtype=torch.long),
-        "value_calls": torch.tensor(calls, dtype=torch.long),
-        "value_targets": torch.tensor(units, dtype=torch.float32),
-        "value_lengths": lengths,
-    }

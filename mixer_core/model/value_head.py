@@ -29,13 +29,14 @@ or logarithmic for Hz and ms whose ranges span decades.
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import torch
 from torch import nn
 from torch.nn import functional as F
 
-from mixer_core.instructions import format_value
+from mixer_core.instructions import format_value, value_spans
 from mixer_core.model.prompt_numbers import FEATURES
 from mixer_core.registry import TOOLS, Param
 
@@ -162,3 +163,61 @@ def value_loss(predicted: torch.Tensor, target: torch.Tensor, beta: float) -> to
     if target.numel() == 0:
         return predicted.sum() * 0.0
     return F.smooth_l1_loss(predicted.float(), target.float(), beta=beta)
+
+
+@dataclass(frozen=True)
+class ValueTargets:
+    """The values of a batch of training targets: where each is predicted (``positions``
+    (K, 2): row and sequence position), its slot, the index of its call in the program,
+    its unit-space target, and how many tokens spell it (``lengths``)."""
+
+    positions: torch.Tensor
+    slots: torch.Tensor
+    calls: torch.Tensor
+    units: torch.Tensor
+    lengths: list[int]
+
+    def tensors(self, device: torch.device) -> dict[str, torch.Tensor]:
+        """The model's keyword arguments for them."""
+        return {
+            "value_positions": self.positions.to(device),
+            "value_slots": self.slots.to(device),
+            "value_calls": self.calls.to(device),
+            "value_targets": self.units.to(device),
+        }
+
+
+def value_targets(
+    targets: Sequence[str],
+    offsets: Sequence[Sequence[tuple[int, int]]],
+    prefix: int,
+) -> ValueTargets:
+    """Each value of ``targets`` (with the character ``offsets`` of their tokens), with
+    ``prefix`` positions before a target's start token.
+
+    A value is predicted from the token that ends exactly where the value starts (the
+    one holding ``=``) and spelled by the tokens up to its end; with a pretrained
+    tokenizer that merges ``=`` with the value's first characters there is no such
+    token, and that value is left to the token loss.
+    """
+    positions, slots, calls, units, lengths = [], [], [], [], []
+    for row, (text, spans) in enumerate(zip(targets, offsets, strict=True)):
+        ends = {end: j for j, (start, end) in enumerate(spans) if end > start}
+        for value in value_spans(text):
+            token = ends.get(value.start)
+            last = ends.get(value.end)
+            if token is None or last is None:
+                continue
+            index = SLOT_INDEX[(value.tool, value.param)]
+            positions.append((row, prefix + 1 + token))
+            slots.append(index)
+            calls.append(value.call)
+            units.append(SLOTS[index].to_unit(value.value))
+            lengths.append(last - token)
+    return ValueTargets(
+        positions=torch.tensor(positions, dtype=torch.long).reshape(-1, 2),
+        slots=torch.tensor(slots, dtype=torch.long),
+        calls=torch.tensor(calls, dtype=torch.long),
+        units=torch.tensor(units, dtype=torch.float32),
+        lengths=lengths,
+    )
