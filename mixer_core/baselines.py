@@ -24,7 +24,7 @@ from mixer_core.instructions import ToolCall
 from mixer_core.loudness import LUFS_FLOOR, integrated_lufs
 from mixer_core.metrics import mrstft_distance
 from mixer_core.mixing_tools import MixingTools
-from mixer_core.registry import REGISTRY, Param
+from mixer_core.registry import REGISTRY
 
 _EQ = REGISTRY["apply_eq"]
 _VOLUME = REGISTRY["change_volume"]
@@ -68,16 +68,6 @@ def band_levels_db(audio: np.ndarray, sample_rate: int) -> np.ndarray:
     )
     total = max(float(energy.sum()), _POWER_FLOOR)
     return 10.0 * np.log10(np.maximum(energy / total, _POWER_FLOOR))
-
-
-def _quantised(value: float, param: Param) -> float:
-    """On the parameter's step grid and inside its registry range.
-
-    The range clip is this baseline's choice (a correction beyond ±24 dB is not one it
-    should make), never the language's: the parser rejects out-of-range values.
-    """
-    clipped = min(max(value, param.low), param.high)
-    return round(round(clipped / param.step) * param.step, param.decimals) + 0.0
 
 
 class NoOpBaseline:
@@ -128,7 +118,7 @@ class MeanTargetBaseline:
         for name in common:
             tool = REGISTRY[name]
             means = {
-                p.name: _quantised(float(np.mean([v[p.name] for v in values[name]])), p)
+                p.name: p.nearest(float(np.mean([v[p.name] for v in values[name]])))
                 for p in tool.params
             }
             calls.append(
@@ -245,7 +235,7 @@ class HeuristicBaseline:
         whatever the EQ did to the level.
         """
         eq_args = {
-            f"{band}_gain": _quantised(float(gain), _EQ.param(f"{band}_gain"))
+            f"{band}_gain": _EQ.param(f"{band}_gain").nearest(float(gain))
             for band, gain in zip(BAND_NAMES, gains_db, strict=True)
         }
         eq_args = {key: value for key, value in eq_args.items() if value != 0.0}
@@ -253,7 +243,7 @@ class HeuristicBaseline:
         output = self.tools.apply(audio, self.sample_rate, program) if program else audio
         loudness = integrated_lufs(output, self.sample_rate)
         if loudness > LUFS_FLOOR:
-            volume = _quantised(self.target_lufs - loudness, _VOLUME.param("db"))
+            volume = _VOLUME.param("db").nearest(self.target_lufs - loudness)
             if volume != 0.0:
                 program.append(ToolCall("change_volume", {"db": volume}))
                 output = self.tools.apply(output, self.sample_rate, program[-1:])

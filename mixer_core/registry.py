@@ -52,6 +52,14 @@ class Param:
     def contains(self, value: float) -> bool:
         return math.isfinite(value) and self.low <= value <= self.high
 
+    def nearest(self, value: float) -> float:
+        """The canonical value nearest to ``value``: clipped to the range, then on the
+        step grid (ranges start and end on it). For writers of estimated values (the
+        value head, the baselines); the clip is their choice, never the language's: the
+        parser rejects out-of-range values."""
+        clipped = min(max(value, self.low), self.high)
+        return round(round(clipped / self.step) * self.step, self.decimals) + 0.0
+
     def to_json(self) -> dict[str, object]:
         return {
             "name": self.name,

@@ -6,8 +6,15 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from mixer_core.instructions import CanonicalPrefix, InstructionError, ToolCall, format, parse
-from mixer_core.registry import REGISTRY
+from mixer_core.instructions import (
+    CanonicalPrefix,
+    InstructionError,
+    ToolCall,
+    format,
+    format_value,
+    parse,
+)
+from mixer_core.registry import REGISTRY, TOOLS
 from tests.strategies import programs
 
 SEED = "change_volume(db=-3.0) apply_eq(low_gain=2.0, mid_gain=-1.0, high_gain=1.5) apply_reverb()"
@@ -81,6 +88,23 @@ def test_out_of_range_is_never_clamped() -> None:
     with pytest.raises(InstructionError):
         parse("apply_eq(low_gain=24.1)")
     assert parse("apply_eq(low_gain=24.0)")[0].args["low_gain"] == 24.0
+
+
+@settings(max_examples=300)
+@given(
+    st.sampled_from([(tool.name, param) for tool in TOOLS for param in tool.params]),
+    st.floats(-1e5, 1e5, allow_nan=False),
+)
+def test_nearest_writes_a_canonical_in_range_value(pair, value: float) -> None:
+    """What estimated values are written with: always parses, and is the identity on
+    the grid (so a writer's estimate of an exact value is that value)."""
+    tool, param = pair
+    nearest = param.nearest(value)
+    text = f"{tool}({param.name}={format_value(nearest, param)})"
+    assert parse(text)[0].args[param.name] == nearest
+    assert CanonicalPrefix.check(text) == (True, True)
+    assert param.nearest(nearest) == nearest
+    assert abs(nearest - min(max(value, param.low), param.high)) <= param.step / 2 + 1e-9
 
 
 @settings(max_examples=60)

@@ -71,11 +71,7 @@ class ValueSlot:
             unit = 0.0
         low, high = self._bounds()
         x = low + (min(max(unit, -1.0), 1.0) + 1.0) * (high - low) / 2.0
-        value = math.exp(x) if self.log else x
-        param = self.param
-        steps = round((value - param.low) / param.step)
-        value = round(param.low + steps * param.step, param.decimals) + 0.0
-        return min(max(value, param.low), param.high)
+        return self.param.nearest(math.exp(x) if self.log else x)
 
     def text(self, unit: float) -> str:
         """Canonical text of :meth:`from_unit`, as the grammar writes it."""
