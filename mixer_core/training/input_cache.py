@@ -30,6 +30,10 @@ def _stack(tensors: list[torch.Tensor]) -> torch.Tensor:
     return torch.stack(padded)
 
 
+def _nbytes(inputs: Inputs) -> int:
+    return sum(t.numel() * t.element_size() for t in inputs.values())
+
+
 class InputCache:
     """Least-recently-used store of per-recipe inputs, bounded by ``budget_bytes``.
 
@@ -77,11 +81,11 @@ class InputCache:
         return {name: _stack([row[name] for row in rows]) for name in names}
 
     def _store(self, key: Key, inputs: Inputs) -> None:
-        size = sum(t.numel() * t.element_size() for t in inputs.values())
+        size = _nbytes(inputs)
         if size > self.budget_bytes or key in self._items:
             return
         self._items[key] = {name: t.detach().clone() for name, t in inputs.items()}
         self.bytes += size
         while self.bytes > self.budget_bytes:
             _, dropped = self._items.popitem(last=False)
-            self.bytes -= sum(t.numel() * t.element_size() for t in dropped.values())
+            self.bytes -= _nbytes(dropped)
