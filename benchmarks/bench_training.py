@@ -5,9 +5,8 @@ forward, backward, AdamW) over two epochs, with the per-recipe input cache
 (``default.input_cache_mb``) and without it, next to a baseline measured in the same
 run on a model of the same config and seed: forward/backward/AdamW on batches rendered
 beforehand, measured before and after the loops (other load on a shared machine
-drifts). In the
-first epoch every recipe is rendered either way; from the second on, the cache serves
-them, so ``cached_epoch_2_over_uncached`` is what the cache buys.
+drifts). In the first epoch every recipe is rendered either way; from the second on,
+the cache serves them, so ``cached_epoch_2_over_uncached`` is what the cache buys.
 ``render_ms_per_batch`` times ``render_batch`` alone. Peak memory is the process's
 maximum RSS. ``--config`` takes another YAML (the repository's by default).
 
@@ -123,9 +122,9 @@ def main() -> None:
         table = load_training_table(processed)
         dataset = RecipeDataset(table, processed, "train", sr, cfg.data.channels)
         plan = epoch_plan(len(dataset), bs, 1, cfg.default.seed, 0)
-        batches = [collate([dataset[i] for i in group[0]]) for group in plan]
+        batches = [collate([dataset[i] for i in group[0]]) for group in plan[: args.baseline_steps]]
         render_s, rendered = [], []
-        for segments, recipes in batches[: args.baseline_steps]:
+        for segments, recipes in batches:
             t0 = time.perf_counter()
             inputs, _ = render_batch(segments, sr, recipes, cfg.data.reference_lufs)
             render_s.append(time.perf_counter() - t0)
