@@ -117,7 +117,7 @@ def test_train_register_evaluate_promote_and_load_by_alias(setup, monkeypatch) -
     (check,) = first.get_asset_check_evaluations()
     assert check.passed is (_scores(summary, "model").recovery_pooled > 0)
 
-    mlflow.set_registry_uri(tracking.tracking_uri)
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", tracking.tracking_uri)
     model = mlflow.pyfunc.load_model(f"models:/{tracking.registered_model}@{CHALLENGER}")
     segment = Path(paths.processed_dir) / make_first_segment(paths)
     programs = model.predict(pd.DataFrame({"audio_path": [str(segment)], "prompt": ["fix it"]}))
