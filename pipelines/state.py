@@ -13,6 +13,5 @@ from pathlib import Path
 
 
 def state_dir() -> Path:
-    path = Path(os.environ.get("MIXER_STATE_DIR", ".mixer")).resolve()
-    path.mkdir(parents=True, exist_ok=True)
-    return path
+    """Where the state folder is; made by the first writer (naming it writes nothing)."""
+    return Path(os.environ.get("MIXER_STATE_DIR", ".mixer")).resolve()

@@ -1,8 +1,8 @@
 """MLflow tracking and registry, as a small Dagster resource around ``MlflowClient``.
 
 Not ``dagster-mlflow``: that package pins pandas<3 and is unmaintained. The embedded
-default keeps runs in ``sqlite:///<state>/mlflow.db`` and artifacts in
-``<state>/mlartifacts`` (MLflow 3 refuses the bare ``./mlruns`` file store); production
+default keeps runs in ``sqlite:///<state>/mlflow.db`` and a SQLite store's artifacts in
+``mlartifacts/`` beside its database (MLflow 3 refuses the bare ``./mlruns`` file store); production
 sets ``MLFLOW_TRACKING_URI`` to the tracking server. Model versions are created from a
 logged artifact folder with ``create_model_version`` and move between the aliases
 ``challenger`` (every new version) and ``champion`` (promoted by evaluation).
@@ -33,6 +33,13 @@ _PARAM_VALUE_LIMIT = 6000
 
 def default_tracking_uri() -> str:
     return os.environ.get("MLFLOW_TRACKING_URI") or f"sqlite:///{state_dir() / 'mlflow.db'}"
+
+
+def sqlite_path(tracking_uri: str) -> Path | None:
+    """The database file of a ``sqlite:///`` tracking URI (None for any other store)."""
+    if not tracking_uri.startswith("sqlite:///"):
+        return None
+    return Path(tracking_uri.removeprefix("sqlite:///"))
 
 
 def flatten(data: Mapping[str, Any], prefix: str = "") -> dict[str, str]:
@@ -68,6 +75,9 @@ class MlflowResource(ConfigurableResource):
     )
 
     def client(self) -> MlflowClient:
+        database = sqlite_path(self.tracking_uri)
+        if database is not None:
+            database.parent.mkdir(parents=True, exist_ok=True)
         return MlflowClient(tracking_uri=self.tracking_uri, registry_uri=self.tracking_uri)
 
     def experiment_id(self) -> str:
@@ -76,8 +86,9 @@ class MlflowResource(ConfigurableResource):
         if experiment is not None:
             return experiment.experiment_id
         artifact_location = None
-        if self.tracking_uri.startswith("sqlite:"):
-            artifact_location = (state_dir() / "mlartifacts").resolve().as_uri()
+        database = sqlite_path(self.tracking_uri)
+        if database is not None:
+            artifact_location = (database.parent / "mlartifacts").resolve().as_uri()
         return client.create_experiment(self.experiment_name, artifact_location=artifact_location)
 
     def start_run(self, run_name: str, tags: Mapping[str, str] | None = None) -> str:

@@ -37,6 +37,25 @@ def write_config(path: Path, overrides: dict[str, dict[str, Any]]) -> Path:
     return path
 
 
+DEFAULT_STORES = (".mixer", "mlflow.db", "mlruns", "mlartifacts")
+
+
+@pytest.fixture(scope="session", autouse=True)
+def no_default_store_in_the_working_directory() -> Iterator[None]:
+    """Tests write state only under their temp folders.
+
+    MLflow falls back to ``./mlflow.db`` and the embedded default to ``./.mixer`` when a
+    call is given no store; a test that lets that happen would write into the checkout
+    (and a user's demo state), so the session fails when one of them appears.
+    """
+    cwd = Path.cwd()
+    before = {name for name in DEFAULT_STORES if (cwd / name).exists()}
+    yield
+    made = [name for name in DEFAULT_STORES if (cwd / name).exists() and name not in before]
+    if made:
+        pytest.fail(f"the tests wrote {', '.join(made)} into {cwd}")
+
+
 @pytest.fixture(scope="session")
 def tiny_config_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return write_config(tmp_path_factory.mktemp("config") / "mixer_config.yaml", TINY_OVERRIDES)

@@ -13,7 +13,7 @@ from pipelines.tracking import CHALLENGER, CHAMPION, MlflowResource, flatten
 @pytest.fixture
 def tracking(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> MlflowResource:
     monkeypatch.setenv("MIXER_STATE_DIR", str(tmp_path / "state"))
-    return MlflowResource(tracking_uri=f"sqlite:///{tmp_path / 'mlflow.db'}")
+    return MlflowResource(tracking_uri=f"sqlite:///{tmp_path / 'store' / 'mlflow.db'}")
 
 
 def test_flatten_nested_config() -> None:
@@ -43,7 +43,10 @@ def test_run_params_metrics_artifacts_and_versions(tracking: MlflowResource, tmp
     assert run.info.status == "FINISHED"
     assert tracking.version_by_alias(CHALLENGER).version == first.version
     assert tracking.version_by_alias(CHAMPION) is None
-    assert Path(first.source.removeprefix("file://")).joinpath("weights.txt").exists()
+    stored = Path(first.source.removeprefix("file://"))
+    assert stored.joinpath("weights.txt").exists()
+    assert stored.is_relative_to(tmp_path / "store" / "mlartifacts")
+    assert not (tmp_path / "state").exists()
 
     tracking.set_alias(CHAMPION, first.version)
     second = tracking.register(tracking.start_run("again"), "model")
