@@ -24,6 +24,13 @@ always has the same shape. A blind fix cannot tell a quiet song from a turned-do
 reliably, and a model that has to guess whether to write the level correction at all
 drops it when it is needed most; with the normal form it always writes it, and the
 value it learns for "nothing to correct" is 0 dB.
+
+A chain with a non-linear tool (dynamics) keeps the reversed inverses, because there
+the place of a gain matters, but it too always ends with a stated level correction: an
+appended ``change_volume(db=0.0)`` where the inverses do not already end with one. An
+exact inverse leaves nothing to correct; an imprecise expander (too low a threshold
+boosts the whole song) leaves a level error that the model measures on its own partial
+program and can take out, as it does after an EQ.
 """
 
 from __future__ import annotations
@@ -152,18 +159,21 @@ STATED_CORRECTIONS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("apply_eq", ("low_gain", "mid_gain", "high_gain")),
     ("change_volume", ("db",)),
 )
+_LEVEL = STATED_CORRECTIONS[-1][0]
 
 
 def fix_target(chain: Sequence[ToolCall]) -> list[ToolCall]:
     """The program a "fix" recipe learns: the normal form of ``inverse_chain(chain)``.
 
-    See the module docstring. A chain with a non-linear tool (dynamics) keeps the plain
-    reversed inverses, because there the place of a gain matters. A stated tool that
-    occurs twice has no single correction to state, so it is an error (recipes never
-    repeat a tool).
+    See the module docstring. A chain with a non-linear tool (dynamics) keeps the
+    reversed inverses and ends with a level correction. A stated tool that occurs twice
+    has no single correction to state, so it is an error (recipes never repeat a tool).
     """
     if not all(call.tool.linear for call in chain):
-        return inverse_chain(chain)
+        target = inverse_chain(chain)
+        if not target or target[-1].name != _LEVEL:
+            target.append(ToolCall(_LEVEL, {"db": 0.0}))
+        return target
     stated = dict(STATED_CORRECTIONS)
     names = [call.name for call in chain if call.name in stated]
     repeated = sorted({name for name in names if names.count(name) > 1})

@@ -134,9 +134,15 @@ def test_a_linear_fix_always_ends_with_the_stated_eq_and_level() -> None:
         fix_target(twice)
 
 
-def test_a_fix_with_dynamics_keeps_the_reversed_inverses() -> None:
-    chain = [ToolCall("compress", {"threshold_db": -25.0}), ToolCall("change_volume", {"db": 2.0})]
+def test_a_fix_with_dynamics_keeps_the_reversed_inverses_and_ends_with_the_level() -> None:
+    chain = [ToolCall("change_volume", {"db": 2.0}), ToolCall("compress", {"threshold_db": -25.0})]
     assert fix_target(chain) == inverse_chain(chain)
+    louder_first = list(reversed(chain))
+    assert fix_target(louder_first) == [
+        *inverse_chain(louder_first),
+        ToolCall("change_volume", {"db": 0.0}),
+    ]
+    assert instructions.format(fix_target(louder_first)).endswith("change_volume(db=0.0)")
 
 
 @settings(max_examples=40, deadline=None)
