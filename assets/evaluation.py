@@ -54,6 +54,10 @@ def evaluation_dir(pointer: dict) -> Path:
     return Path(pointer["model_dir"]).parent / "evaluation"
 
 
+def _interval(low: float, high: float) -> str:
+    return f"[{low:.3f}, {high:.3f}]"
+
+
 def _scores(report_scores: dict[str, float]) -> Scores:
     return Scores(report_scores["recovery_pooled"], report_scores["valid_call_rate"])
 
@@ -125,12 +129,23 @@ def mixer_evaluation(
     for name in report.predictors:
         metrics = {f"eval.{name}.{k}": v for k, v in report.scores(name).items()}
         mlflow.log_metrics(run_id, metrics)
+    for lead in report.leads.to_dict("records"):
+        prefix = f"eval.{MODEL}.lead_over_{lead['over']}"
+        mlflow.log_metrics(
+            run_id,
+            {
+                prefix: lead["lead"],
+                f"{prefix}.ci_low": lead["lead_ci_low"],
+                f"{prefix}.ci_high": lead["lead_ci_high"],
+            },
+        )
     write_listening_examples(
         test[: config.listening_examples], predictors[MODEL], rate, out_dir / "listening"
     )
     mlflow.log_artifacts(run_id, out_dir, "evaluation")
     mlflow.client().set_tag(run_id, "promoted_to_champion", str(decision.promote).lower())
 
+    heuristic = report.leads.set_index("over").loc["heuristic"]
     return MaterializeResult(
         metadata={
             "model_version": MetadataValue.int(int(pointer["version"])),
@@ -138,11 +153,19 @@ def mixer_evaluation(
             "promotion_reason": MetadataValue.text(decision.reason),
             "recovery_pooled": MetadataValue.float(model_scores["recovery_pooled"]),
             "recovery_median": MetadataValue.float(model_scores["recovery_median"]),
+            "recovery_ci95": MetadataValue.text(
+                _interval(model_scores["recovery_ci_low"], model_scores["recovery_ci_high"])
+            ),
+            "lead_over_heuristic": MetadataValue.float(float(heuristic["lead"])),
+            "lead_over_heuristic_ci95": MetadataValue.text(
+                _interval(heuristic["lead_ci_low"], heuristic["lead_ci_high"])
+            ),
             "valid_call_rate": MetadataValue.float(model_scores["valid_call_rate"]),
             "test_recipes": MetadataValue.int(len(test)),
             "summary": markdown_table(report.summary, max_rows=len(report.summary)),
             "by_mode": markdown_table(report.by_mode, max_rows=len(report.by_mode)),
             "by_family": markdown_table(report.by_family, max_rows=len(report.by_family)),
+            "leads": markdown_table(report.leads, max_rows=len(report.leads)),
             "report": MetadataValue.path(str(out_dir / REPORT_FILENAME)),
             "mlflow_run": MetadataValue.url(mlflow.run_url(run_id)),
         }

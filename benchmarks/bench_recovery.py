@@ -106,15 +106,13 @@ def main() -> None:
     prepared = time.perf_counter()
     heuristic = fit_heuristic(train, cfg.data.sample_rate, args.max_fit_examples)
     fitted = time.perf_counter()
-    predictors: dict[str, Predictor | TargetPredictor] = {
-        "noop": NoOpBaseline(),
-        "oracle": OracleBaseline(),
-        "heuristic": heuristic,
-    }
+    # The one under test comes first: the report's paired leads are its leads.
+    predictors: dict[str, Predictor | TargetPredictor] = {}
     if args.model:
         from mixer_core.model.predictor import MixerPredictor
 
         predictors["model"] = MixerPredictor.from_folder(args.model)
+    predictors.update(heuristic=heuristic, noop=NoOpBaseline(), oracle=OracleBaseline())
     report = evaluate(held_out, predictors, cfg.data.sample_rate, progress=False)
     finished = time.perf_counter()
     tables = report.to_dict()
@@ -135,9 +133,11 @@ def main() -> None:
             row["predictor"]: {
                 "pooled": row["recovery_pooled"],
                 "median": row["recovery_median"],
+                "pooled_ci95": [row["recovery_ci_low"], row["recovery_ci_high"]],
             }
             for row in tables["summary"]
         },
+        "leads": tables["leads"],
         "summary": tables["summary"],
         "by_mode": tables["by_mode"],
         "by_family": tables["by_family"],

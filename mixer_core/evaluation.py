@@ -43,8 +43,10 @@ from mixer_core.metrics import (
     parameter_errors,
     parameter_unit,
     read_prediction,
+    recovery_lead_interval,
     recovery_median,
     recovery_pooled,
+    recovery_pooled_interval,
     tool_set_f1,
 )
 from mixer_core.mixing_tools import MixingTools
@@ -57,6 +59,8 @@ SUMMARY_COLUMNS = (
     "examples",
     "recovery_pooled",
     "recovery_median",
+    "recovery_ci_low",
+    "recovery_ci_high",
     "mrstft",
     "mrstft_noop",
     "valid_call_rate",
@@ -168,6 +172,32 @@ class EvaluationReport:
             )
         return {key: float(value) for key, value in summary.loc[predictor].items()}
 
+    @cached_property
+    def leads(self) -> pd.DataFrame:
+        """The first predictor (the one under test) against each other one, paired."""
+        columns = ["predictor", "over", "lead", "lead_ci_low", "lead_ci_high"]
+        if len(self.predictors) < 2:
+            return pd.DataFrame(columns=columns)
+        first, *others = self.predictors
+        pooled = self.summary.set_index("predictor")["recovery_pooled"]
+        rows = [
+            [first, other, pooled[first] - pooled[other], *self.lead_interval(first, other)]
+            for other in others
+        ]
+        return pd.DataFrame(rows, columns=columns)
+
+    def lead_interval(self, predictor: str, other: str) -> tuple[float, float]:
+        """95% paired-bootstrap interval of ``predictor``'s pooled recovery minus ``other``'s."""
+        missing = [n for n in (predictor, other) if n not in self.predictors]
+        if missing:
+            raise KeyError(
+                f"no predictor {missing[0]!r} in this report (have: {', '.join(self.predictors)})"
+            )
+        rows = self.examples.set_index("recipe_id")
+        first = rows[rows["predictor"] == predictor]
+        second = rows[rows["predictor"] == other].reindex(first.index)
+        return recovery_lead_interval(first["d_model"], second["d_model"], first["d_noop"])
+
     def to_markdown(self) -> str:
         """The tables a user reads: overall, per mode, per distortion family."""
         lines = [
@@ -175,8 +205,9 @@ class EvaluationReport:
             "",
             f"{self.examples['recipe_id'].nunique() if len(self.examples) else 0} examples; "
             "recovery = 1 - d(predictor)/d(no-op) on auraloss MR-STFT, pooled over the set "
-            "and median per example; param_error_db averages the dB parameters of tools "
-            "both programs use.",
+            "and median per example; recovery_ci_low/high bound the pooled figure (95% "
+            "bootstrap over the examples); param_error_db averages the dB parameters of "
+            "tools both programs use.",
             "",
             *(f"- {note}" for note in self.notes),
             *([""] if self.notes else []),
@@ -192,6 +223,14 @@ class EvaluationReport:
             "",
             _markdown(self.by_family),
             "",
+            "## Paired leads",
+            "",
+            "Pooled recovery of the first predictor minus each other's, with a 95% "
+            "bootstrap interval over the same examples (an interval above 0 is a lead the "
+            "set supports).",
+            "",
+            _markdown(self.leads),
+            "",
         ]
         return "\n".join(lines)
 
@@ -203,6 +242,7 @@ class EvaluationReport:
             "by_mode": _records(self.by_mode),
             "by_family": _records(self.by_family),
             "per_param": _records(self.per_param),
+            "leads": _records(self.leads),
         }
         if include_examples:
             data["examples"] = _records(self.examples)
@@ -252,12 +292,15 @@ def _summarise(frame: pd.DataFrame, keys: list[str], order: list[str]) -> pd.Dat
         group_key = group_key if isinstance(group_key, tuple) else (group_key,)
         db_errors = group[db_columns].to_numpy(dtype=np.float64).ravel()
         db_errors = db_errors[~np.isnan(db_errors)]
+        ci_low, ci_high = recovery_pooled_interval(group["d_model"], group["d_noop"])
         rows.append(
             {
                 **dict(zip(keys, group_key, strict=True)),
                 "examples": len(group),
                 "recovery_pooled": recovery_pooled(group["d_model"], group["d_noop"]),
                 "recovery_median": recovery_median(group["d_model"], group["d_noop"]),
+                "recovery_ci_low": ci_low,
+                "recovery_ci_high": ci_high,
                 "mrstft": float(group["d_model"].mean()),
                 "mrstft_noop": float(group["d_noop"].mean()),
                 "valid_call_rate": float(group["valid"].mean()),

@@ -181,6 +181,29 @@ def test_summary_has_every_metric_per_mode_and_per_family(
     assert {"apply_eq.low_gain", "change_volume.db"} <= set(report.per_param["param"])
 
 
+def test_intervals_bound_the_pooled_figures_and_the_oracle_leads_no_op(
+    mixed_examples: list[EvalExample],
+) -> None:
+    predictors = {"noop": NoOpBaseline(), "oracle": OracleBaseline()}
+    report = evaluate(mixed_examples, predictors, SR, progress=False)
+    for table in (report.summary, report.by_mode, report.by_family):
+        bounded = table.dropna(subset=["recovery_ci_low"])
+        assert len(bounded) == len(table)
+        assert (bounded["recovery_ci_low"] <= bounded["recovery_pooled"] + 1e-9).all()
+        assert (bounded["recovery_pooled"] <= bounded["recovery_ci_high"] + 1e-9).all()
+    oracle = report.scores("oracle")
+    low, high = report.lead_interval("oracle", "noop")
+    assert 0.0 < low <= oracle["recovery_pooled"] <= high
+    assert report.lead_interval("noop", "noop") == (0.0, 0.0)
+    (lead,) = report.leads.to_dict("records")
+    assert lead["predictor"] == "noop" and lead["over"] == "oracle"
+    assert lead["lead_ci_high"] < 0 and lead["lead"] == pytest.approx(-oracle["recovery_pooled"])
+    assert "## Paired leads" in report.to_markdown()
+    assert report.to_dict()["leads"][0]["over"] == "oracle"
+    with pytest.raises(KeyError, match="no predictor 'model'"):
+        report.lead_interval("model", "noop")
+
+
 def test_report_renders_as_markdown_and_strict_json(mixed_examples: list[EvalExample]) -> None:
     report = evaluate(mixed_examples[:4], {"noop": NoOpBaseline()}, SR, progress=False)
     report = EvaluationReport(report.examples, ("fitted on nothing",))

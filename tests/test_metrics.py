@@ -24,8 +24,10 @@ from mixer_core.metrics import (
     parameter_errors,
     parameter_unit,
     read_prediction,
+    recovery_lead_interval,
     recovery_median,
     recovery_pooled,
+    recovery_pooled_interval,
     tool_set_f1,
     valid_call_rate,
 )
@@ -193,3 +195,49 @@ def test_every_in_range_program_is_valid_as_calls_and_as_text(program: list[Tool
     assert valid_call_rate([program, instructions.format(program)]) == 1.0
     calls, _ = read_prediction(instructions.format(program))
     assert calls == program
+
+
+def test_recovery_interval_holds_the_estimate_and_narrows_with_more_examples() -> None:
+    rng = np.random.default_rng(3)
+    noop = rng.uniform(0.5, 2.0, 400)
+    model = noop * rng.uniform(0.0, 0.8, 400)
+    few = recovery_pooled_interval(model[:12], noop[:12])
+    many = recovery_pooled_interval(model, noop)
+    assert few[0] <= recovery_pooled(model[:12], noop[:12]) <= few[1]
+    assert many[0] <= recovery_pooled(model, noop) <= many[1]
+    assert many[1] - many[0] < 0.5 * (few[1] - few[0])
+    assert recovery_pooled_interval(model, noop) == many
+    assert recovery_pooled_interval(model, noop, seed=1) != many
+
+
+def test_recovery_interval_edge_cases() -> None:
+    assert recovery_pooled_interval([0.5, 0.5], [1.0, 1.0]) == pytest.approx((0.5, 0.5))
+    assert all(math.isnan(b) for b in recovery_pooled_interval([], []))
+    assert all(math.isnan(b) for b in recovery_pooled_interval([1.0], [0.0]))
+    with pytest.raises(ValueError, match="confidence"):
+        recovery_pooled_interval([1.0], [1.0], confidence=1.0)
+
+
+@given(st.lists(st.tuples(st.floats(0.0, 50.0), st.floats(0.01, 50.0)), min_size=1, max_size=30))
+def test_recovery_interval_lies_between_the_examples_recoveries(
+    pairs: list[tuple[float, float]],
+) -> None:
+    """A resample's pooled recovery is a d_noop-weighted mean of per-example recoveries."""
+    d_model, d_noop = (list(v) for v in zip(*pairs, strict=True))
+    each = [1.0 - m / n for m, n in pairs]
+    low, high = recovery_pooled_interval(d_model, d_noop, draws=200)
+    assert min(each) - 1e-9 <= low <= high <= max(each) + 1e-9
+
+
+def test_a_paired_lead_is_resolved_where_the_separate_intervals_overlap() -> None:
+    """Hard and easy examples are shared by both predictors; pairing takes that out."""
+    rng = np.random.default_rng(5)
+    noop = np.ones(40)
+    other = rng.uniform(0.1, 0.9, 40)
+    model = other - 0.03
+    model_ci = recovery_pooled_interval(model, noop)
+    other_ci = recovery_pooled_interval(other, noop)
+    assert model_ci[0] < other_ci[1]
+    low, high = recovery_lead_interval(model, other, noop)
+    assert low == pytest.approx(0.03) and high == pytest.approx(0.03)
+    assert recovery_lead_interval(other, other, noop) == (0.0, 0.0)

@@ -102,6 +102,13 @@ def test_train_register_evaluate_promote_and_load_by_alias(setup, monkeypatch) -
     assert report["report"]["by_family"]
     assert _scores(summary, "model").valid_call_rate == 1.0
     assert _scores(summary, "noop").recovery_pooled == 0.0
+    leads = {row["over"]: row for row in report["report"]["leads"]}
+    assert set(leads) == BASELINES - {"model"}
+    evaluation = _metadata(first, "mixer_evaluation")
+    assert evaluation["lead_over_heuristic"] == pytest.approx(leads["heuristic"]["lead"])
+    assert evaluation["recovery_ci95"].startswith("[")
+    eval_metrics = tracking.client().get_run(training["mlflow_run_id"]).data.metrics
+    assert "eval.model.lead_over_heuristic.ci_low" in eval_metrics
     expected = decide(_scores(summary, "model"), None)
     assert report["promoted"] is expected.promote
     champion = tracking.version_by_alias(CHAMPION)
