@@ -159,7 +159,16 @@ STATED_CORRECTIONS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("apply_eq", ("low_gain", "mid_gain", "high_gain")),
     ("change_volume", ("db",)),
 )
-_LEVEL = STATED_CORRECTIONS[-1][0]
+_LEVEL = STATED_CORRECTIONS[-1]
+
+
+def _stated(name: str, always: tuple[str, ...], values: Mapping[str, float]) -> ToolCall:
+    """A stated correction: ``always`` written, the other parameters where not default."""
+    params = REGISTRY[name].params
+    return ToolCall(
+        name,
+        {p.name: values[p.name] for p in params if p.name in always or values[p.name] != p.default},
+    )
 
 
 def fix_target(chain: Sequence[ToolCall]) -> list[ToolCall]:
@@ -171,8 +180,9 @@ def fix_target(chain: Sequence[ToolCall]) -> list[ToolCall]:
     """
     if not all(call.tool.linear for call in chain):
         target = inverse_chain(chain)
-        if not target or target[-1].name != _LEVEL:
-            target.append(ToolCall(_LEVEL, {"db": 0.0}))
+        name, always = _LEVEL
+        if not target or target[-1].name != name:
+            target.append(_stated(name, always, REGISTRY[name].defaults()))
         return target
     stated = dict(STATED_CORRECTIONS)
     names = [call.name for call in chain if call.name in stated]
@@ -185,21 +195,11 @@ def fix_target(chain: Sequence[ToolCall]) -> list[ToolCall]:
     corrections = {call.name: call for call in chain if call.name in stated}
     target = inverse_chain([call for call in chain if call.name not in stated])
     for name, always in STATED_CORRECTIONS:
-        tool = REGISTRY[name]
-        values = tool.defaults()
+        values = REGISTRY[name].defaults()
         if name in corrections:
             (undo,) = inverse_chain([corrections[name]])
             values = undo.resolved()
-        target.append(
-            ToolCall(
-                name,
-                {
-                    p.name: values[p.name]
-                    for p in tool.params
-                    if p.name in always or values[p.name] != p.default
-                },
-            )
-        )
+        target.append(_stated(name, always, values))
     return target
 
 
