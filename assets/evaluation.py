@@ -1,14 +1,19 @@
 """``mixer_evaluation``: score the new version against no-op, oracle, the tuned heuristic
 and the current champion on the held-out songs, log it to MLflow, and promote or not.
 
-Every predictor runs on the same rendered test recipes, so the figures compare. The
-heuristic is fitted on the train split (never on the test songs).
+The version under test is the ``mixer_lora`` materialization of this run (else the
+newest one), read from Dagster's event log, so the model, its MLflow run and the artists
+it was trained on travel together. Every predictor runs on the same rendered test
+recipes of those artists, so the figures compare. The heuristic is fitted on the whole
+train split (never on the test songs).
 """
 
 import json
+from dataclasses import dataclass
 from pathlib import Path
 
 from dagster import (
+    AssetCheckExecutionContext,
     AssetCheckResult,
     AssetExecutionContext,
     Config,
@@ -21,20 +26,24 @@ from dagster import (
 from pydantic import Field
 
 from assets.augmentation_manifest import augmentation_manifest
-from assets.listening import write_listening_examples
+from assets.listening import listening_sample, write_listening_examples
 from assets.metadata import markdown_table
-from assets.training import LATEST_POINTER, mixer_lora
-from mixer_core.baselines import NoOpBaseline, OracleBaseline
-from mixer_core.evaluation import build_examples, evaluate, fit_heuristic
+from assets.training import mixer_lora
+from mixer_core.baselines import DEFAULT_MAX_FIT_EXAMPLES, NoOpBaseline, OracleBaseline
+from mixer_core.evaluation import (
+    EvaluationReport,
+    build_examples,
+    evaluate,
+    fit_heuristic_on_split,
+)
 from mixer_core.model import MixerPredictor
+from mixer_core.promotion import Scores, already_champion, decide
 from mixer_core.training import load_training_table
-from pipelines.promotion import Scores, decide
-from pipelines.pyfunc import load_predictor
-from pipelines.resources import MixerConfigResource, PathsResource
-from pipelines.tracking import CHAMPION, MlflowResource
+from pipelines.resources import CHAMPION, MixerConfigResource, MlflowResource, PathsResource
 
 REPORT_FILENAME = "evaluation.json"
 MODEL = "model"
+_RECENT_TRAININGS = 20
 
 
 class EvaluationConfig(Config):
@@ -42,16 +51,51 @@ class EvaluationConfig(Config):
         None, description="evaluate at most this many test recipes (None: all)"
     )
     heuristic_fit_examples: int = Field(
-        32, description="train recipes the heuristic's statistics and shrinkage are fitted on"
+        DEFAULT_MAX_FIT_EXAMPLES,
+        description=(
+            "train 'fix' recipes, evenly spaced over the split, the heuristic's shrinkage "
+            "is fitted on (its loudness and band statistics use every train segment)"
+        ),
     )
     listening_examples: int = Field(
-        3, description="test recipes whose clean/distorted/corrected audio is logged"
+        4,
+        description=(
+            "test recipes, spread over modes and songs, whose audio and spectrograms are logged"
+        ),
     )
 
 
-def evaluation_dir(pointer: dict) -> Path:
-    """Where the evaluation of the model named by a training pointer is written."""
-    return Path(pointer["model_dir"]).parent / "evaluation"
+@dataclass(frozen=True)
+class TrainedVersion:
+    """What ``mixer_lora`` recorded of the version it registered."""
+
+    version: str
+    run_id: str
+    model_dir: Path
+    artists: list[str] | None
+
+    @classmethod
+    def from_metadata(cls, metadata: dict) -> "TrainedVersion":
+        artists = metadata.get("artists")
+        return cls(
+            version=str(metadata["model_version"].value),
+            run_id=str(metadata["mlflow_run_id"].value),
+            model_dir=Path(metadata["model_dir"].value),
+            artists=list(artists.value) if artists is not None else None,
+        )
+
+
+def evaluation_dir(model_dir: Path) -> Path:
+    """Where the evaluation of a trained model folder is written."""
+    return Path(model_dir).parent / "evaluation"
+
+
+def _trained_version(context: AssetExecutionContext) -> TrainedVersion:
+    records = context.instance.fetch_materializations(mixer_lora.key, limit=_RECENT_TRAININGS)
+    if not records.records:
+        raise Failure("mixer_lora has never been materialized: train a model first")
+    record = next((r for r in records.records if r.run_id == context.run_id), records.records[0])
+    return TrainedVersion.from_metadata(record.asset_materialization.metadata)
 
 
 def _interval(low: float, high: float) -> str:
@@ -62,13 +106,49 @@ def _scores(report_scores: dict[str, float]) -> Scores:
     return Scores(report_scores["recovery_pooled"], report_scores["valid_call_rate"])
 
 
+def _log_report(
+    mlflow: MlflowResource, run_id: str, report: EvaluationReport, out_dir: Path
+) -> None:
+    """Metrics per predictor, per mode and per family, the leads, and the tables."""
+    for name in report.predictors:
+        mlflow.log_metrics(run_id, {f"eval.{name}.{k}": v for k, v in report.scores(name).items()})
+    for group, column in ((report.by_mode, "mode"), (report.by_family, "family")):
+        mlflow.log_metrics(
+            run_id,
+            {
+                f"eval.{row['predictor']}.{column}.{row[column]}.{metric}": row[metric]
+                for row in group.to_dict("records")
+                for metric in ("recovery_pooled", "recovery_median", "valid_call_rate")
+            },
+        )
+    for lead in report.leads.to_dict("records"):
+        scope = "" if lead["mode"] == "all" else f"mode.{lead['mode']}."
+        prefix = f"eval.{MODEL}.{scope}lead_over_{lead['over']}"
+        mlflow.log_metrics(
+            run_id,
+            {
+                prefix: lead["lead"],
+                f"{prefix}.ci_low": lead["lead_ci_low"],
+                f"{prefix}.ci_high": lead["lead_ci_high"],
+            },
+        )
+    for name, frame in (
+        ("summary", report.summary),
+        ("by_mode", report.by_mode),
+        ("by_family", report.by_family),
+        ("leads", report.leads),
+    ):
+        mlflow.log_table(run_id, frame, f"evaluation/tables/{name}.json")
+    mlflow.log_artifacts(run_id, out_dir, "evaluation")
+
+
 @asset(
     deps=[mixer_lora, augmentation_manifest],
     group_name="model",
     kinds={"pytorch", "mlflow"},
     description=(
-        "Held-out evaluation of the newest version beside no-op, oracle, the tuned "
-        "heuristic and the champion; promotes the version to `champion` when it wins."
+        "Held-out evaluation of the version mixer_lora trained, beside no-op, oracle, the "
+        "tuned heuristic and the champion; promotes it to `champion` when it wins."
     ),
 )
 def mixer_evaluation(
@@ -79,76 +159,68 @@ def mixer_evaluation(
     mlflow: MlflowResource,
 ) -> MaterializeResult:
     cfg = mixer_config.load()
-    pointer_file = paths.models_path / LATEST_POINTER
-    if not pointer_file.exists():
-        raise Failure(f"{pointer_file}: no trained model; materialize mixer_lora first")
-    pointer = json.loads(pointer_file.read_text())
+    trained = _trained_version(context)
     rate = cfg.data.sample_rate
 
-    table = load_training_table(paths.processed_path)
+    table = load_training_table(paths.processed_path, trained.artists)
     test = build_examples(
         table, paths.processed_path, cfg.data, split="test", limit=config.max_test_examples
     )
-    train_examples = build_examples(
-        table, paths.processed_path, cfg.data, split="train", limit=config.heuristic_fit_examples
+    heuristic = fit_heuristic_on_split(
+        table, paths.processed_path, cfg.data, max_fit_examples=config.heuristic_fit_examples
     )
     predictors = {
-        MODEL: MixerPredictor.from_folder(pointer["model_dir"]),
+        MODEL: MixerPredictor.from_folder(trained.model_dir),
         "noop": NoOpBaseline(),
         "oracle": OracleBaseline(),
-        "heuristic": fit_heuristic(train_examples, rate, config.heuristic_fit_examples),
+        "heuristic": heuristic,
     }
     champion = mlflow.version_by_alias(CHAMPION)
-    if champion is not None and champion.version != pointer["version"]:
-        predictors[CHAMPION] = load_predictor(
-            f"models:/{mlflow.registered_model}/{champion.version}", mlflow.tracking_uri
+    is_champion = champion is not None and str(champion.version) == trained.version
+    if champion is not None and not is_champion:
+        predictors[CHAMPION] = mlflow.load_predictor(
+            f"models:/{mlflow.registered_model}/{champion.version}"
         )
     context.log.info("evaluating %d test recipes with %s", len(test), ", ".join(predictors))
     report = evaluate(test, predictors, rate)
 
     model_scores = report.scores(MODEL)
-    champion_scores = _scores(report.scores(CHAMPION)) if CHAMPION in predictors else None
-    decision = decide(_scores(model_scores), champion_scores)
-    if decision.promote:
-        mlflow.set_alias(CHAMPION, pointer["version"])
-    context.log.info("version %s: %s", pointer["version"], decision.reason)
+    if is_champion:
+        decision = already_champion(trained.version)
+    else:
+        champion_scores = _scores(report.scores(CHAMPION)) if CHAMPION in predictors else None
+        decision = decide(_scores(model_scores), champion_scores)
+    mlflow.record_promotion(trained.version, decision)
+    context.log.info("version %s: %s", trained.version, decision.reason)
 
-    run_id = pointer["run_id"]
-    out_dir = evaluation_dir(pointer)
+    out_dir = evaluation_dir(trained.model_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     summary = {
-        "version": pointer["version"],
+        "version": trained.version,
         "promoted": decision.promote,
         "reason": decision.reason,
+        "heuristic": heuristic.to_dict(),
         "report": report.to_dict(),
     }
-    (out_dir / REPORT_FILENAME).write_text(json.dumps(summary, indent=2, allow_nan=False))
+    report_file = out_dir / REPORT_FILENAME
+    report_file.write_text(json.dumps(summary, indent=2, allow_nan=False))
     (out_dir / "evaluation.md").write_text(report.to_markdown())
     report.by_family.to_csv(out_dir / "by_family.csv", index=False)
     report.examples.to_csv(out_dir / "examples.csv", index=False)
-    for name in report.predictors:
-        metrics = {f"eval.{name}.{k}": v for k, v in report.scores(name).items()}
-        mlflow.log_metrics(run_id, metrics)
-    for lead in report.leads.to_dict("records"):
-        prefix = f"eval.{MODEL}.lead_over_{lead['over']}"
-        mlflow.log_metrics(
-            run_id,
-            {
-                prefix: lead["lead"],
-                f"{prefix}.ci_low": lead["lead_ci_low"],
-                f"{prefix}.ci_high": lead["lead_ci_high"],
-            },
-        )
     write_listening_examples(
-        test[: config.listening_examples], predictors[MODEL], rate, out_dir / "listening"
+        listening_sample(test, config.listening_examples),
+        predictors[MODEL],
+        rate,
+        out_dir / "listening",
     )
-    mlflow.log_artifacts(run_id, out_dir, "evaluation")
-    mlflow.client().set_tag(run_id, "promoted_to_champion", str(decision.promote).lower())
+    _log_report(mlflow, trained.run_id, report, out_dir)
+    mlflow.client().set_tag(trained.run_id, "promoted_to_champion", str(decision.promote).lower())
 
-    heuristic = report.leads.set_index("over").loc["heuristic"]
+    leads = report.leads.set_index(["over", "mode"])
+    heuristic_lead = leads.loc[("heuristic", "all")]
     return MaterializeResult(
         metadata={
-            "model_version": MetadataValue.int(int(pointer["version"])),
+            "model_version": MetadataValue.int(int(trained.version)),
             "promoted_to_champion": MetadataValue.bool(decision.promote),
             "promotion_reason": MetadataValue.text(decision.reason),
             "recovery_pooled": MetadataValue.float(model_scores["recovery_pooled"]),
@@ -156,18 +228,21 @@ def mixer_evaluation(
             "recovery_ci95": MetadataValue.text(
                 _interval(model_scores["recovery_ci_low"], model_scores["recovery_ci_high"])
             ),
-            "lead_over_heuristic": MetadataValue.float(float(heuristic["lead"])),
+            "lead_over_heuristic": MetadataValue.float(float(heuristic_lead["lead"])),
             "lead_over_heuristic_ci95": MetadataValue.text(
-                _interval(heuristic["lead_ci_low"], heuristic["lead_ci_high"])
+                _interval(heuristic_lead["lead_ci_low"], heuristic_lead["lead_ci_high"])
             ),
             "valid_call_rate": MetadataValue.float(model_scores["valid_call_rate"]),
             "test_recipes": MetadataValue.int(len(test)),
+            "heuristic_fit": MetadataValue.json(
+                {k: heuristic.to_dict()[k] for k in ("target_lufs", "band_levels_db", "shrinkage")}
+            ),
             "summary": markdown_table(report.summary, max_rows=len(report.summary)),
             "by_mode": markdown_table(report.by_mode, max_rows=len(report.by_mode)),
             "by_family": markdown_table(report.by_family, max_rows=len(report.by_family)),
             "leads": markdown_table(report.leads, max_rows=len(report.leads)),
-            "report": MetadataValue.path(str(out_dir / REPORT_FILENAME)),
-            "mlflow_run": MetadataValue.url(mlflow.run_url(run_id)),
+            "report": MetadataValue.path(str(report_file)),
+            "mlflow_run": MetadataValue.url(mlflow.run_url(trained.run_id)),
         }
     )
 
@@ -176,13 +251,13 @@ def mixer_evaluation(
     asset=mixer_evaluation,
     description="The evaluated model beats doing nothing (pooled MR-STFT recovery > 0).",
 )
-def model_beats_noop(paths: PathsResource) -> AssetCheckResult:
-    pointer = json.loads((paths.models_path / LATEST_POINTER).read_text())
-    report_file = evaluation_dir(pointer) / REPORT_FILENAME
-    summary = json.loads(report_file.read_text())["report"]["summary"]
-    row = next(r for r in summary if r["predictor"] == MODEL)
-    recovery = row["recovery_pooled"]
+def model_beats_noop(context: AssetCheckExecutionContext) -> AssetCheckResult:
+    event = context.instance.get_latest_materialization_event(mixer_evaluation.key)
+    if event is None or event.asset_materialization is None:
+        return AssetCheckResult(passed=False, metadata={"problem": "mixer_evaluation never ran"})
+    metadata = event.asset_materialization.metadata
+    recovery = metadata["recovery_pooled"].value
     return AssetCheckResult(
         passed=recovery is not None and recovery > 0.0,
-        metadata={"recovery_pooled": recovery, "version": pointer["version"]},
+        metadata={"recovery_pooled": recovery, "version": metadata["model_version"].value},
     )

@@ -1,8 +1,11 @@
-"""``mixer_lora``: train the model on every artist's manifest, track it in MLflow, register it.
+"""``mixer_lora``: train the model on every materialized artist, track it in MLflow, register it.
 
-Runs in the ``gpu`` concurrency pool (one training per GPU). The run folder is keyed
-by Dagster's root run id, so a retry after a worker crash resumes from the last
-checkpoint instead of starting over.
+The artists are the ``augmentation_manifest`` partitions materialized on the instance so
+far, so each (scheduled) retraining picks up every artist added since the last one; a
+manifest left on disk by a partition that no longer exists is not trained on. Runs in
+the ``gpu`` concurrency pool (one training per GPU). The run folder is keyed by
+Dagster's root run id, so a retry after a worker crash resumes from the last checkpoint
+instead of starting over.
 """
 
 import json
@@ -19,13 +22,11 @@ from dagster import (
 from assets.augmentation_manifest import augmentation_manifest
 from assets.metadata import image_markdown
 from mixer_core.training import TrainingCallbacks, load_training_table, train, write_dataset_file
+from mixer_core.training.data import DatasetError
 from mixer_core.training.loop import HISTORY_FILENAME, LOSS_CURVE_FILENAME
-from pipelines.pyfunc import save_pyfunc
-from pipelines.resources import MixerConfigResource, PathsResource
-from pipelines.tracking import MlflowResource
+from pipelines.resources import MixerConfigResource, MlflowResource, PathsResource
 
 LATEST_POINTER = "latest.json"
-MODEL_ARTIFACT_PATH = "model"
 
 
 def _float(value: float | None) -> MetadataValue:
@@ -54,12 +55,19 @@ def mixer_lora(
 ) -> MaterializeResult:
     cfg = mixer_config.load()
     processed_dir = paths.processed_path
-    table = load_training_table(processed_dir)
-    if table.empty or not (table["split"] == "train").any():
+    artists = sorted(context.instance.get_materialized_partitions(augmentation_manifest.key))
+    if not artists:
+        raise Failure("no artist has a materialized augmentation_manifest: run ingest first")
+    try:
+        table = load_training_table(processed_dir, artists)
+    except DatasetError as exc:
+        raise Failure(str(exc)) from exc
+    if not (table["split"] == "train").any():
         raise Failure(
-            f"no training recipes under {processed_dir}: materialize augmentation_manifest "
-            "for at least one artist first"
+            f"no training recipes under {processed_dir} for {', '.join(artists)}: "
+            "every song of these artists is in the val or test split"
         )
+    context.log.info("training on %d artist(s): %s", len(artists), ", ".join(artists))
     write_dataset_file(table, paths.dataset_path)
 
     run_name = f"mixer-{_root_run_id(context)[:8]}"
@@ -73,7 +81,7 @@ def mixer_lora(
         run_id,
         {
             "data.recipes": len(table),
-            "data.artists": table["artist"].nunique(),
+            "data.artists": len(artists),
             "data.songs": table["song"].nunique(),
         },
     )
@@ -93,9 +101,8 @@ def mixer_lora(
         mlflow.log_artifact(run_id, curve)
         curve_metadata["loss_curve"] = MetadataValue.md(image_markdown(curve, "loss curve"))
     mlflow.log_artifact(run_id, output_dir / HISTORY_FILENAME)
-    pyfunc_dir = save_pyfunc(result.model_dir, output_dir / "mlflow_model")
-    mlflow.log_artifacts(run_id, pyfunc_dir, MODEL_ARTIFACT_PATH)
-    version = mlflow.register(run_id, MODEL_ARTIFACT_PATH, description=f"trained by {run_name}")
+    artifact = mlflow.log_model(run_id, result.model_dir, output_dir / "mlflow_model")
+    version = mlflow.register(run_id, artifact, description=f"trained by {run_name}")
     mlflow.end_run(run_id)
 
     pointer = {
@@ -117,6 +124,7 @@ def mixer_lora(
             "skipped_nonfinite_steps": MetadataValue.int(result.skipped_nonfinite_steps),
             "elapsed_s": MetadataValue.float(float(result.elapsed_s)),
             "train_recipes": MetadataValue.int(int((table["split"] == "train").sum())),
+            "artists": MetadataValue.json(artists),
             **curve_metadata,
         }
     )

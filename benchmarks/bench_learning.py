@@ -26,7 +26,7 @@ from assets.augmentation_manifest import build_manifest
 from mixer_core.augmentation import Recipe
 from mixer_core.baselines import MeanTargetBaseline, NoOpBaseline, OracleBaseline
 from mixer_core.config import load_config
-from mixer_core.evaluation import build_examples, evaluate, fit_heuristic
+from mixer_core.evaluation import build_examples, evaluate, fit_heuristic_on_split
 from mixer_core.generators import generate_dataset
 from mixer_core.model import MixerPredictor
 from mixer_core.segmenting import write_artist_segments
@@ -96,7 +96,6 @@ def main() -> None:
             shutil.copytree(result.model_dir, args.keep, dirs_exist_ok=True)
 
         test = build_examples(table, root / "processed", cfg.data, split="test")
-        fit_set = build_examples(table, root / "processed", cfg.data, split="train", limit=32)
         train_rows = table[(table["split"] == "train") & (table["mode"] == "fix")]
         predictors = {
             "model": MixerPredictor.from_folder(result.model_dir),
@@ -104,7 +103,7 @@ def main() -> None:
             "train_mean": MeanTargetBaseline.fit(
                 [Recipe.from_row(r).target_calls() for r in train_rows.to_dict("records")]
             ),
-            "heuristic": fit_heuristic(fit_set, rate),
+            "heuristic": fit_heuristic_on_split(table, root / "processed", cfg.data),
             "oracle": OracleBaseline(),
         }
         report = evaluate(test, predictors, rate, progress=False)

@@ -168,22 +168,39 @@ class HeuristicBaseline:
         """
         if not references:
             raise ValueError("HeuristicBaseline.fit: no reference audio to take statistics from")
-        loudness = [integrated_lufs(ref, sample_rate) for ref in references]
+        baseline = cls.from_statistics(
+            sample_rate,
+            [integrated_lufs(ref, sample_rate) for ref in references],
+            [band_levels_db(ref, sample_rate) for ref in references],
+        )
+        if train_examples:
+            baseline.fit_shrinkage(evenly_spaced(train_examples, max_fit_examples))
+        return baseline
+
+    @classmethod
+    def from_statistics(
+        cls,
+        sample_rate: int,
+        loudness: Sequence[float],
+        band_levels: Sequence[np.ndarray],
+    ) -> HeuristicBaseline:
+        """From per-reference loudness (LUFS) and :func:`band_levels_db`, measured elsewhere.
+
+        Lets a caller stream a corpus one clip at a time instead of holding its audio.
+        Silent references do not count toward the median loudness.
+        """
         audible = [value for value in loudness if value > LUFS_FLOOR]
         if not audible:
             raise ValueError(
-                f"HeuristicBaseline.fit: all {len(references)} references are silent "
+                f"HeuristicBaseline: all {len(loudness)} references are silent "
                 f"(below {LUFS_FLOOR} LUFS)"
             )
-        levels = np.mean([band_levels_db(ref, sample_rate) for ref in references], axis=0)
-        baseline = cls(
+        levels = np.mean(np.asarray(band_levels, dtype=np.float64), axis=0)
+        return cls(
             sample_rate=sample_rate,
             target_lufs=float(np.median(audible)),
             band_levels=(float(levels[0]), float(levels[1]), float(levels[2])),
         )
-        if train_examples:
-            baseline.fit_shrinkage(_evenly_spaced(train_examples, max_fit_examples))
-        return baseline
 
     def fit_shrinkage(self, examples: Sequence[tuple[np.ndarray, np.ndarray]]) -> float:
         """Grid-search the shrinkage on ``(input, reference)`` pairs; sets and returns it."""
@@ -291,7 +308,8 @@ class HeuristicBaseline:
         )
 
 
-def _evenly_spaced(items: Sequence[Any], limit: int | None) -> list[Any]:
+def evenly_spaced(items: Sequence[Any], limit: int | None) -> list[Any]:
+    """At most ``limit`` items spread evenly over ``items`` (all of them when ``limit`` is None)."""
     if limit is None or len(items) <= limit:
         return list(items)
     if limit <= 0:

@@ -12,7 +12,14 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from mixer_core.registry import REGISTRY
 
@@ -64,6 +71,21 @@ class TrainingConfig(_Section):
         "once per run; held on the training device (GPU memory on a GPU); 0 renders every step",
         ge=0,
     )
+    retrain_cron: str = _f(
+        "0 3 * * 1",
+        "cron of the weekly_retrain schedule (5 fields: minute hour day month weekday); "
+        "env MIXER_RETRAIN_CRON overrides it",
+    )
+
+    @field_validator("retrain_cron")
+    @classmethod
+    def _cron_has_five_fields(cls, value: str) -> str:
+        if len(value.split()) != 5:
+            raise ValueError(
+                f"{value!r} must have 5 fields (minute hour day-of-month month "
+                "day-of-week), e.g. '0 3 * * 1'"
+            )
+        return value
 
 
 class SplitConfig(_Section):

@@ -34,9 +34,12 @@ from mixer_core.baselines import (
     HeuristicBaseline,
     NoOpBaseline,
     OracleBaseline,
+    band_levels_db,
+    evenly_spaced,
 )
 from mixer_core.config import Config, DataConfig
 from mixer_core.instructions import ToolCall
+from mixer_core.loudness import integrated_lufs, normalize_lufs
 from mixer_core.metrics import (
     lufs_error,
     mrstft_distance,
@@ -174,26 +177,50 @@ class EvaluationReport:
 
     @cached_property
     def leads(self) -> pd.DataFrame:
-        """The first predictor (the one under test) against each other one, paired."""
-        columns = ["predictor", "over", "lead", "lead_ci_low", "lead_ci_high"]
+        """The first predictor (the one under test) against each other one, paired.
+
+        One row per other predictor over all examples (``mode`` "all"), then one per
+        mode: a lead that only instruct prompts carry shows as such.
+        """
+        columns = ["predictor", "over", "mode", "lead", "lead_ci_low", "lead_ci_high"]
         if len(self.predictors) < 2:
             return pd.DataFrame(columns=columns)
         first, *others = self.predictors
         pooled = self.summary.set_index("predictor")["recovery_pooled"]
+        by_mode = self.by_mode.set_index(["predictor", "mode"])["recovery_pooled"]
+        modes = list(dict.fromkeys(self.examples["mode"]))
         rows = [
-            [first, other, pooled[first] - pooled[other], *self.lead_interval(first, other)]
+            [first, other, "all", pooled[first] - pooled[other], *self.lead_interval(first, other)]
+            for other in others
+        ]
+        rows += [
+            [
+                first,
+                other,
+                mode,
+                by_mode[first, mode] - by_mode[other, mode],
+                *self.lead_interval(first, other, mode),
+            ]
+            for mode in modes
             for other in others
         ]
         return pd.DataFrame(rows, columns=columns)
 
-    def lead_interval(self, predictor: str, other: str) -> tuple[float, float]:
-        """95% paired-bootstrap interval of ``predictor``'s pooled recovery minus ``other``'s."""
+    def lead_interval(
+        self, predictor: str, other: str, mode: str | None = None
+    ) -> tuple[float, float]:
+        """95% paired-bootstrap interval of ``predictor``'s pooled recovery minus ``other``'s.
+
+        Over the examples of ``mode`` only, when given.
+        """
         missing = [n for n in (predictor, other) if n not in self.predictors]
         if missing:
             raise KeyError(
                 f"no predictor {missing[0]!r} in this report (have: {', '.join(self.predictors)})"
             )
         rows = self.examples.set_index("recipe_id")
+        if mode is not None:
+            rows = rows[rows["mode"] == mode]
         first = rows[rows["predictor"] == predictor]
         second = rows[rows["predictor"] == other].reindex(first.index)
         return recovery_lead_interval(first["d_model"], second["d_model"], first["d_noop"])
@@ -227,9 +254,16 @@ class EvaluationReport:
             "",
             "Pooled recovery of the first predictor minus each other's, with a 95% "
             "bootstrap interval over the same examples (an interval above 0 is a lead the "
-            "set supports).",
+            "set supports), over all examples and per mode.",
             "",
             _markdown(self.leads),
+            "",
+            "## Parameter errors",
+            "",
+            "Mean absolute error of each parameter where predicted and target programs both "
+            "use its tool, in the parameter's unit.",
+            "",
+            _markdown(self.per_param),
             "",
         ]
         return "\n".join(lines)
@@ -449,13 +483,7 @@ def build_examples(
     taken in ``recipe_id`` order, the first ``limit`` of them; each segment is read
     once at ``data.sample_rate``/``data.channels``.
     """
-    missing = [c for c in _TABLE_COLUMNS if c not in table.columns]
-    if missing:
-        raise ValueError(f"build_examples: the table lacks column(s) {', '.join(missing)}")
-    rows = table[table["split"] == split].sort_values("recipe_id", kind="stable")
-    if rows.empty:
-        splits = ", ".join(sorted(map(str, table["split"].unique())))
-        raise ValueError(f"build_examples: no recipes in split {split!r} (splits: {splits})")
+    rows = _split_rows(table, split, "build_examples")
     if limit is not None:
         rows = rows.head(limit)
     processed_dir = Path(processed_dir)
@@ -473,6 +501,55 @@ def build_examples(
         )
         examples.append(EvalExample(recipe, model_input, reference, str(row.get("artist", ""))))
     return examples
+
+
+def _split_rows(table: pd.DataFrame, split: str, caller: str) -> pd.DataFrame:
+    missing = [c for c in _TABLE_COLUMNS if c not in table.columns]
+    if missing:
+        raise ValueError(f"{caller}: the table lacks column(s) {', '.join(missing)}")
+    rows = table[table["split"] == split].sort_values("recipe_id", kind="stable")
+    if rows.empty:
+        splits = ", ".join(sorted(map(str, table["split"].unique())))
+        raise ValueError(f"{caller}: no recipes in split {split!r} (splits: {splits})")
+    return rows
+
+
+def fit_heuristic_on_split(
+    table: pd.DataFrame,
+    processed_dir: Path,
+    data_cfg: DataConfig,
+    split: str = "train",
+    max_fit_examples: int | None = DEFAULT_MAX_FIT_EXAMPLES,
+    progress: bool = True,
+) -> HeuristicBaseline:
+    """Fit the heuristic on a whole split of the training table, as DESIGN asks.
+
+    The median loudness and mean band levels come from **every** segment of the split
+    (each one's clean reference: the segment normalised to ``data.reference_lufs``),
+    read one at a time, so memory does not grow with the corpus. The shrinkage is
+    fitted on at most ``max_fit_examples`` "fix" recipes evenly spaced over the split
+    in ``recipe_id`` order, so they span its artists and songs rather than its first
+    song.
+    """
+    rows = _split_rows(table, split, "fit_heuristic_on_split")
+    processed_dir = Path(processed_dir)
+    rate = data_cfg.sample_rate
+    loudness, levels = [], []
+    paths = rows.drop_duplicates("segment_id")["segment_path"].astype(str)
+    for path in tqdm(
+        paths, desc=f"heuristic: {split} statistics", unit="segment", disable=not progress
+    ):
+        segment, _ = read_audio(processed_dir / path, sample_rate=rate, channels=data_cfg.channels)
+        clean, _ = normalize_lufs(segment, rate, data_cfg.reference_lufs)
+        loudness.append(integrated_lufs(clean, rate))
+        levels.append(band_levels_db(clean, rate))
+    heuristic = HeuristicBaseline.from_statistics(rate, loudness, levels)
+    fix_rows = rows[rows["mode"] == "fix"]
+    if not fix_rows.empty:
+        chosen = fix_rows.iloc[evenly_spaced(range(len(fix_rows)), max_fit_examples)]
+        pairs = build_examples(chosen, processed_dir, data_cfg, split=split)
+        heuristic.fit_shrinkage([(ex.input, ex.reference) for ex in pairs])
+    return heuristic
 
 
 def fit_heuristic(
@@ -505,7 +582,8 @@ class _Song:
     path: Path
 
 
-def _find_songs(data_dir: Path) -> dict[str, list[_Song]]:
+def find_songs(data_dir: Path) -> dict[str, list[_Song]]:
+    """Songs per artist of an ``<artist>/<song>`` folder; an error names what is wrong."""
     suffixes = AUDIO_SUFFIXES + PYDUB_SUFFIXES
     if not data_dir.is_dir():
         raise ValueError(f"{data_dir}: not a folder (expected <artist>/<song> audio files)")
@@ -558,10 +636,9 @@ def _fit_sample(
     artist: str, songs: Sequence[_Song], cfg: Config, seed: int, skipped: list[str]
 ) -> list[EvalExample]:
     """The rendered recipes of at most ``FIT_SEGMENTS_PER_ARTIST`` evenly spaced segments."""
-    segments = list(_artist_segments(songs, cfg.data, skipped))
-    if len(segments) > FIT_SEGMENTS_PER_ARTIST:
-        step = len(segments) / FIT_SEGMENTS_PER_ARTIST
-        segments = [segments[int(i * step)] for i in range(FIT_SEGMENTS_PER_ARTIST)]
+    segments = evenly_spaced(
+        list(_artist_segments(songs, cfg.data, skipped)), FIT_SEGMENTS_PER_ARTIST
+    )
     return [
         ex
         for segment_id, segment in segments
@@ -591,7 +668,7 @@ def evaluate_folder(
     skipped and listed in the report's notes. At most one artist's segments are in
     memory at a time, besides the fitting sample.
     """
-    artists = _find_songs(Path(data_dir))
+    artists = find_songs(Path(data_dir))
     names = list(artists)
     sample_rate = cfg.data.sample_rate
     skipped: list[str] = []

@@ -153,15 +153,14 @@ def _training_overrides(args: argparse.Namespace) -> dict[str, dict[str, object]
 
 
 def _train(args: argparse.Namespace) -> None:
-    from pipelines.ingest import embedded_instance
+    from pipelines.ingest import default_instance
     from pipelines.run import resolved_config_file, train_and_evaluate
-    from pipelines.state import state_dir
 
     _ingest(args)
     config_path = resolved_config_file(args.config, _training_overrides(args))
     try:
         pointer = train_and_evaluate(
-            _paths(args), config_path, embedded_instance(state_dir()), evaluate=args.evaluate
+            _paths(args), config_path, default_instance(), evaluate=args.evaluate
         )
     except RuntimeError as exc:
         raise CliError(f"training failed: {exc}", code=EXIT_FAILURE) from None
@@ -194,11 +193,13 @@ def _demo(args: argparse.Namespace) -> None:
         print(f"generated {len(paths)} sample songs under {raw}")
     args.evaluate = True
     _train(args)
-    state = os.environ.get("MIXER_STATE_DIR", ".mixer")
+    from pipelines.resources import MlflowResource
+
+    home = os.environ["DAGSTER_HOME"]
     print(
         "\nOpen the UIs on this state:\n"
-        f"  DAGSTER_HOME=$PWD/{state}/dagster .venv/bin/dagster dev -w workspace.yaml\n"
-        f"  .venv/bin/mlflow ui --backend-store-uri sqlite:///$PWD/{state}/mlflow.db"
+        f"  DAGSTER_HOME={home} .venv/bin/dagster dev -w workspace.yaml\n"
+        f"  .venv/bin/mlflow ui --backend-store-uri {MlflowResource().tracking_uri}"
     )
 
 
@@ -257,13 +258,28 @@ def _smoke_test(args: argparse.Namespace) -> None:
 
 
 def _load_predictor(model: str):
+    """A model folder, or a registry/run URI resolved on the configured tracking store."""
     from mixer_core.model import MixerPredictor, ModelLoadError
 
-    if model.startswith("models:/") or model.startswith("runs:/"):
-        from pipelines.pyfunc import load_predictor
-        from pipelines.tracking import MlflowResource
+    if model.startswith(("models:/", "runs:/")):
+        from mlflow.exceptions import MlflowException
 
-        return load_predictor(model, MlflowResource().tracking_uri)
+        from pipelines.resources import MlflowResource
+        from pipelines.tracking import sqlite_path
+
+        tracking = MlflowResource()
+        database = sqlite_path(tracking.tracking_uri)
+        if database is not None and not database.is_file():
+            raise CliError(
+                f"{model}: no MLflow store at {database} (train a model first, or set "
+                "MLFLOW_TRACKING_URI / MIXER_STATE_DIR to the store that holds it)"
+            )
+        try:
+            return tracking.load_predictor(model)
+        except MlflowException as exc:
+            raise CliError(f"{model}: {exc.message} (store: {tracking.tracking_uri})") from None
+        except ValueError as exc:
+            raise CliError(str(exc)) from None
     try:
         return MixerPredictor.from_folder(Path(model))
     except ModelLoadError as exc:
@@ -285,11 +301,18 @@ def _mix(args: argparse.Namespace) -> None:
 
 def _evaluate(args: argparse.Namespace) -> None:
     from mixer_core.config import load_config
-    from mixer_core.evaluation import evaluate_folder
+    from mixer_core.evaluation import evaluate_folder, find_songs
 
     cfg = load_config(args.config)
+    data_dir = Path(args.data_dir)
+    if args.limit is not None and args.limit <= 0:
+        raise CliError(f"--limit must be a positive number of recipes, got {args.limit}")
+    try:
+        find_songs(data_dir)
+    except ValueError as exc:
+        raise CliError(str(exc)) from None
     report = evaluate_folder(
-        Path(args.data_dir),
+        data_dir,
         {"model": _load_predictor(args.model)},
         cfg,
         seed=args.seed,

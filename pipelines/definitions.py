@@ -13,10 +13,9 @@ from assets import DATA_ASSETS, DATA_CHECKS
 from assets.evaluation import mixer_evaluation, model_beats_noop
 from assets.training import mixer_lora
 from pipelines.jobs import ingest_job
-from pipelines.resources import MixerConfigResource, PathsResource
+from pipelines.resources import MixerConfigResource, MlflowResource, PathsResource
 from pipelines.retraining import retrain_job, retrain_schedule
 from pipelines.sensors import artist_folder_sensor
-from pipelines.tracking import MlflowResource
 
 ASSETS = [*DATA_ASSETS, mixer_lora, mixer_evaluation]
 ASSET_CHECKS = [*DATA_CHECKS, model_beats_noop]

@@ -86,6 +86,17 @@ def embedded_instance(state_dir: Path) -> DagsterInstance:
     return DagsterInstance.get()
 
 
+def default_instance() -> DagsterInstance:
+    """The instance the CLI works on: ``$DAGSTER_HOME``'s when set, else the embedded one.
+
+    One function for every command, so ingest, training and evaluation of one CLI call
+    always land in the same instance.
+    """
+    if os.environ.get("DAGSTER_HOME"):
+        return DagsterInstance.get()
+    return embedded_instance(state_dir())
+
+
 def discover_artists(data_dir: Path) -> tuple[list[str], list[str]]:
     """(artist folders holding at least one song file, other folders that were passed over)."""
     if not data_dir.is_dir():
@@ -165,20 +176,14 @@ def ingest(
 
     ``artists`` defaults to every folder of ``data_dir`` holding a song file; a named
     artist without such a folder is reported as failed. ``instance`` defaults to
-    ``DagsterInstance.get()`` when ``DAGSTER_HOME`` is set, else the embedded instance
-    in the state folder (``pipelines.state.state_dir()``).
+    :func:`default_instance`.
     """
     if limit is not None and limit <= 0:
         raise ValueError(f"limit must be a positive number of songs per artist, got {limit}")
     data_dir, processed_dir, dataset_file = Path(data_dir), Path(processed_dir), Path(dataset_file)
     found, passed_over = discover_artists(data_dir)
     selected = list(artists) if artists is not None else found
-    if instance is None:
-        instance = (
-            DagsterInstance.get()
-            if os.environ.get("DAGSTER_HOME")
-            else embedded_instance(state_dir())
-        )
+    instance = instance or default_instance()
     existing = set(instance.get_dynamic_partitions(ARTIST_PARTITIONS_NAME))
     to_add = [a for a in selected if a not in existing and is_artist_name(a)]
     if to_add:

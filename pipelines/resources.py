@@ -19,24 +19,38 @@ spells a path by hand: ``<processed>/<artist>/`` holds an artist's segments and 
 ``segments.parquet`` index, ``<processed>/_inventory/<artist>.parquet`` the raw
 inventory and ``<processed>/_manifests/<artist>.parquet`` the augmentation manifest.
 Folders starting with ``_`` are never artists.
+
+``MlflowResource`` is where tracking and the registry are reached (``pipelines.tracking``
+holds its URI defaults).
 """
 
 from __future__ import annotations
 
+import math
 import os
 import tempfile
+import time
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 from dagster import ConfigurableResource
+from mlflow.entities import Metric, Param
+from mlflow.entities.model_registry import ModelVersion
+from mlflow.exceptions import MlflowException
+from mlflow.tracking import MlflowClient
 from pydantic import Field
 
 from mixer_core.config import DEFAULT_CONFIG_PATH, Config, load_config
+from mixer_core.promotion import Decision
+from pipelines.pyfunc import load_predictor, save_pyfunc
+from pipelines.tracking import CHALLENGER, CHAMPION, default_tracking_uri, flatten, sqlite_path
 
 INVENTORY_FOLDER = "_inventory"
 MANIFEST_FOLDER = "_manifests"
 SEGMENT_INDEX_NAME = "segments.parquet"
+MODEL_ARTIFACT_PATH = "model"
 
 
 def _env(name: str, default: str) -> Any:
@@ -97,6 +111,130 @@ class MixerConfigResource(ConfigurableResource):
 
     def load(self) -> Config:
         return load_config(Path(self.path))
+
+
+class MlflowResource(ConfigurableResource):
+    """Where runs, metrics, artifacts and registered versions go.
+
+    A small resource around ``MlflowClient``, not ``dagster-mlflow`` (that package pins
+    pandas<3 and is unmaintained). Every call passes the tracking URI to its client, so
+    nothing here redirects the process's global MLflow state.
+    """
+
+    tracking_uri: str = Field(
+        default_factory=default_tracking_uri,
+        description="tracking URI (env MLFLOW_TRACKING_URI; default: SQLite in the state dir)",
+    )
+    experiment_name: str = Field(
+        default_factory=lambda: os.environ.get("MIXER_EXPERIMENT", "mixer"),
+        description="experiment that training runs are logged to",
+    )
+    registered_model: str = Field(
+        default_factory=lambda: os.environ.get("MIXER_REGISTERED_MODEL", "mixer"),
+        description="registered model name; versions carry the aliases challenger/champion",
+    )
+    ui_url: str = Field(
+        default_factory=lambda: os.environ.get("MLFLOW_UI_URL", "http://127.0.0.1:5000"),
+        description="base URL of the MLflow UI, for links in Dagster metadata",
+    )
+
+    def client(self) -> MlflowClient:
+        database = sqlite_path(self.tracking_uri)
+        if database is not None:
+            database.parent.mkdir(parents=True, exist_ok=True)
+        return MlflowClient(tracking_uri=self.tracking_uri, registry_uri=self.tracking_uri)
+
+    def experiment_id(self) -> str:
+        client = self.client()
+        experiment = client.get_experiment_by_name(self.experiment_name)
+        if experiment is not None:
+            return experiment.experiment_id
+        artifact_location = None
+        database = sqlite_path(self.tracking_uri)
+        if database is not None:
+            artifact_location = (database.parent / "mlartifacts").resolve().as_uri()
+        return client.create_experiment(self.experiment_name, artifact_location=artifact_location)
+
+    def start_run(self, run_name: str, tags: Mapping[str, str] | None = None) -> str:
+        run = self.client().create_run(
+            self.experiment_id(), run_name=run_name, tags=dict(tags or {})
+        )
+        return run.info.run_id
+
+    def end_run(self, run_id: str, status: str = "FINISHED") -> None:
+        self.client().set_terminated(run_id, status=status)
+
+    def log_params(self, run_id: str, params: Mapping[str, Any]) -> None:
+        items = [Param(k, v) for k, v in flatten(params).items()]
+        for start in range(0, len(items), 100):
+            self.client().log_batch(run_id, params=items[start : start + 100])
+
+    def log_metrics(self, run_id: str, metrics: Mapping[str, float], step: int = 0) -> None:
+        now = int(time.time() * 1000)
+        finite = [
+            Metric(k, float(v), now, step)
+            for k, v in metrics.items()
+            if v is not None and math.isfinite(float(v))
+        ]
+        if finite:
+            self.client().log_batch(run_id, metrics=finite)
+
+    def log_artifacts(self, run_id: str, local_dir: Path, artifact_path: str | None = None) -> None:
+        self.client().log_artifacts(run_id, str(local_dir), artifact_path)
+
+    def log_artifact(self, run_id: str, local_file: Path, artifact_path: str | None = None) -> None:
+        self.client().log_artifact(run_id, str(local_file), artifact_path)
+
+    def run_url(self, run_id: str) -> str:
+        return f"{self.ui_url}/#/experiments/{self.experiment_id()}/runs/{run_id}"
+
+    def register(self, run_id: str, artifact_path: str, description: str = "") -> ModelVersion:
+        """New version from a logged MLflow-model folder; it becomes the challenger."""
+        client = self.client()
+        try:
+            client.get_registered_model(self.registered_model)
+        except MlflowException:
+            client.create_registered_model(self.registered_model)
+        source = f"{client.get_run(run_id).info.artifact_uri}/{artifact_path}"
+        version = client.create_model_version(
+            self.registered_model, source=source, run_id=run_id, description=description
+        )
+        client.set_registered_model_alias(self.registered_model, CHALLENGER, version.version)
+        return version
+
+    def version_by_alias(self, alias: str) -> ModelVersion | None:
+        try:
+            return self.client().get_model_version_by_alias(self.registered_model, alias)
+        except MlflowException:
+            return None
+
+    def set_alias(self, alias: str, version: str) -> None:
+        self.client().set_registered_model_alias(self.registered_model, alias, version)
+
+    def log_table(self, run_id: str, frame: pd.DataFrame, artifact_file: str) -> None:
+        """A table the MLflow UI shows in its artifact view (and compares across runs)."""
+        self.client().log_table(run_id, data=frame, artifact_file=artifact_file)
+
+    def log_model(self, run_id: str, model_dir: Path, staging_dir: Path) -> str:
+        """Log a trained model folder as a pyfunc model; returns its artifact path."""
+        self.log_artifacts(run_id, save_pyfunc(model_dir, staging_dir), MODEL_ARTIFACT_PATH)
+        return MODEL_ARTIFACT_PATH
+
+    def load_predictor(self, uri: str) -> Any:
+        """The ``MixerPredictor`` of ``models:/name@alias``, ``models:/name/N`` or a run URI."""
+        return load_predictor(uri, self.tracking_uri)
+
+    def record_promotion(self, version: str, decision: Decision) -> None:
+        """Move ``champion`` when the decision says so; tag the version with why."""
+        if decision.promote:
+            self.set_alias(CHAMPION, version)
+        client = self.client()
+        client.set_model_version_tag(
+            self.registered_model, version, "promoted_to_champion", str(decision.promote).lower()
+        )
+        client.set_model_version_tag(
+            self.registered_model, version, "promotion_reason", decision.reason
+        )
 
 
 def write_parquet_atomic(frame: pd.DataFrame, path: Path) -> Path:

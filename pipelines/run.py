@@ -15,14 +15,13 @@ from typing import Any
 import yaml
 from dagster import DagsterInstance, materialize
 
-from assets.evaluation import REPORT_FILENAME, evaluation_dir, mixer_evaluation
-from assets.training import LATEST_POINTER, mixer_lora
+from assets.evaluation import REPORT_FILENAME, TrainedVersion, evaluation_dir, mixer_evaluation
+from assets.training import mixer_lora
 from mixer_core.config import DEFAULT_CONFIG_PATH, load_config
 from pipelines.definitions import ASSET_CHECKS, ASSETS
 from pipelines.ingest import failure_message
-from pipelines.resources import MixerConfigResource, PathsResource
+from pipelines.resources import MixerConfigResource, MlflowResource, PathsResource
 from pipelines.state import state_dir
-from pipelines.tracking import MlflowResource
 
 
 def resolved_config_file(
@@ -49,8 +48,10 @@ def train_and_evaluate(
     instance: DagsterInstance,
     evaluate: bool = True,
 ) -> dict[str, Any]:
-    """Materialize ``mixer_lora`` (and ``mixer_evaluation``); return the latest pointer.
+    """Materialize ``mixer_lora`` (and ``mixer_evaluation``); say what this run made.
 
+    Returns the trained version (``version``, ``run_id``, ``model_dir``), read from the
+    run's own materialization, and with ``evaluate`` the evaluation's JSON and markdown.
     Raises ``RuntimeError`` with the failing step's message when the run fails.
     """
     selection = [mixer_lora.key, mixer_evaluation.key] if evaluate else [mixer_lora.key]
@@ -67,9 +68,15 @@ def train_and_evaluate(
     )
     if not result.success:
         raise RuntimeError(failure_message(result))
-    pointer = json.loads((paths.models_path / LATEST_POINTER).read_text())
+    (training,) = result.asset_materializations_for_node(mixer_lora.key.path[-1])
+    trained = TrainedVersion.from_metadata(training.metadata)
+    made: dict[str, Any] = {
+        "version": trained.version,
+        "run_id": trained.run_id,
+        "model_dir": str(trained.model_dir),
+    }
     if evaluate:
-        report_dir = evaluation_dir(pointer)
-        pointer["evaluation"] = json.loads((report_dir / REPORT_FILENAME).read_text())
-        pointer["evaluation_markdown"] = (report_dir / "evaluation.md").read_text()
-    return pointer
+        report_dir = evaluation_dir(trained.model_dir)
+        made["evaluation"] = json.loads((report_dir / REPORT_FILENAME).read_text())
+        made["evaluation_markdown"] = (report_dir / "evaluation.md").read_text()
+    return made

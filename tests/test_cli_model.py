@@ -91,12 +91,13 @@ def test_mix_names_a_missing_model(workspace, tmp_path: Path) -> None:
     assert result.returncode == 2 and str(missing) in result.stderr
 
 
-def test_evaluate_on_a_folder_prints_json_with_all_baselines(workspace) -> None:
+@pytest.mark.parametrize("source", ["folder", "models:/mixer@challenger"])
+def test_evaluate_on_a_folder_prints_json_with_all_baselines(workspace, source: str) -> None:
     root, config, env, _ = workspace
     model_dir = json.loads((root / "models" / "latest.json").read_text())["model_dir"]
     result = mixer(
-        "evaluate", "--model", model_dir, "--data_dir", str(root / "raw"),
-        "--config", str(config), "--limit", "6", "--json",
+        "evaluate", "--model", model_dir if source == "folder" else source,
+        "--data_dir", str(root / "raw"), "--config", str(config), "--limit", "6", "--json",
         env=env,
     )  # fmt: skip
     assert result.returncode == 0, result.stderr[-3000:]
@@ -107,6 +108,33 @@ def test_evaluate_on_a_folder_prints_json_with_all_baselines(workspace) -> None:
         "oracle",
         "heuristic",
     }
+    assert report["summary"][0]["examples"] == 6
+
+
+def test_evaluate_names_bad_input_with_exit_code_2(workspace, tmp_path: Path) -> None:
+    root, config, env, _ = workspace
+    raw = str(root / "raw")
+    cases = [
+        (
+            ["--model", "models:/mixer@champion", "--data_dir", str(tmp_path / "none")],
+            "not a folder",
+        ),
+        (["--model", "models:/mixer@nosuch", "--data_dir", raw], "models:/mixer@nosuch"),
+        (["--model", "models:/mixer", "--data_dir", raw], "expected models:/<name>@<alias>"),
+        (["--model", str(tmp_path / "no-model"), "--data_dir", raw], str(tmp_path / "no-model")),
+    ]
+    for flags, message in cases:
+        result = mixer("evaluate", *flags, "--config", str(config), env=env)
+        assert result.returncode == 2 and message in result.stderr, (flags, result.stderr[-2000:])
+        assert "Traceback" not in result.stderr
+
+    empty = tmp_path / "empty_state"
+    result = mixer(
+        "evaluate", "--model", "models:/mixer@champion", "--data_dir", raw,
+        "--config", str(config), env={"MIXER_STATE_DIR": str(empty)},
+    )  # fmt: skip
+    assert result.returncode == 2 and "no MLflow store" in result.stderr
+    assert not empty.exists()
 
 
 def test_smoke_test_reports_a_parsed_prediction(workspace) -> None:

@@ -14,7 +14,13 @@ import pytest
 
 from mixer_core.audio_io import write_audio
 from mixer_core.augmentation import sample_recipes
-from mixer_core.baselines import HeuristicBaseline, NoOpBaseline, OracleBaseline
+from mixer_core.baselines import (
+    SHRINKAGE_GRID,
+    HeuristicBaseline,
+    NoOpBaseline,
+    OracleBaseline,
+    evenly_spaced,
+)
 from mixer_core.config import Config, load_config
 from mixer_core.evaluation import (
     PARAM_PREFIX,
@@ -25,9 +31,11 @@ from mixer_core.evaluation import (
     evaluate,
     evaluate_folder,
     fit_heuristic,
+    fit_heuristic_on_split,
 )
 from mixer_core.generators import generate_dataset, generate_song
 from mixer_core.instructions import ToolCall
+from mixer_core.loudness import normalize_lufs
 from mixer_core.rendering import render_example
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
@@ -195,9 +203,17 @@ def test_intervals_bound_the_pooled_figures_and_the_oracle_leads_no_op(
     low, high = report.lead_interval("oracle", "noop")
     assert 0.0 < low <= oracle["recovery_pooled"] <= high
     assert report.lead_interval("noop", "noop") == (0.0, 0.0)
-    (lead,) = report.leads.to_dict("records")
+    leads = report.leads.set_index("mode")
+    assert list(leads.index) == ["all", *dict.fromkeys(ex.recipe.mode for ex in mixed_examples)]
+    lead = leads.loc["all"]
     assert lead["predictor"] == "noop" and lead["over"] == "oracle"
     assert lead["lead_ci_high"] < 0 and lead["lead"] == pytest.approx(-oracle["recovery_pooled"])
+    by_mode = report.by_mode.set_index(["predictor", "mode"])["recovery_pooled"]
+    fix = leads.loc["fix"]
+    assert fix["lead"] == pytest.approx(-by_mode["oracle", "fix"])
+    assert (fix["lead_ci_low"], fix["lead_ci_high"]) == report.lead_interval(
+        "noop", "oracle", "fix"
+    )
     assert "## Paired leads" in report.to_markdown()
     assert report.to_dict()["leads"][0]["over"] == "oracle"
     with pytest.raises(KeyError, match="no predictor 'model'"):
@@ -262,6 +278,36 @@ def test_build_examples_renders_one_split_from_the_table(tmp_path: Path) -> None
         build_examples(table, tmp_path, MIXED.data, split="val")
     with pytest.raises(ValueError, match=r"lacks column.*segment_path"):
         build_examples(table.drop(columns="segment_path"), tmp_path, MIXED.data)
+
+
+def test_heuristic_on_a_split_uses_every_segment_and_spreads_its_fit(tmp_path: Path) -> None:
+    rows, references = [], []
+    for seed in range(6):
+        segment = generate_song(seed, SEGMENT_SECONDS, SR)
+        relative = f"artist/song_{seed}/0000.wav"
+        write_audio(tmp_path / relative, segment, SR)
+        split = "test" if seed == 5 else "train"
+        if split == "train":
+            references.append(normalize_lufs(segment, SR, REFERENCE_LUFS)[0])
+        for recipe in sample_recipes(f"artist/song_{seed}/0000", MIXED.augmentation):
+            rows.append({**recipe.to_row(), "split": split, "segment_path": relative})
+    table = pd.DataFrame(rows)
+    fitted = fit_heuristic_on_split(table, tmp_path, MIXED.data, max_fit_examples=5, progress=False)
+    expected = HeuristicBaseline.fit(references, SR)
+    assert fitted.target_lufs == pytest.approx(expected.target_lufs, abs=1e-3)
+    np.testing.assert_allclose(fitted.band_levels, expected.band_levels, atol=1e-3)
+    assert set(fitted.fit_curve) == set(SHRINKAGE_GRID)
+    assert fitted.shrinkage == min(fitted.fit_curve, key=lambda s: (fitted.fit_curve[s], s))
+
+    fix_rows = table[(table["split"] == "train") & (table["mode"] == "fix")]
+    chosen = fix_rows.sort_values("recipe_id").iloc[evenly_spaced(range(len(fix_rows)), 5)]
+    assert chosen["segment_path"].nunique() > 1
+    pairs = [
+        (ex.input, ex.reference) for ex in build_examples(chosen, tmp_path, MIXED.data, "train")
+    ]
+    again = HeuristicBaseline(SR, fitted.target_lufs, fitted.band_levels)
+    again.fit_shrinkage(pairs)
+    assert again.fit_curve == pytest.approx(fitted.fit_curve)
 
 
 @pytest.fixture(scope="module")

@@ -1,6 +1,7 @@
 """The model half of the graph on an ephemeral Dagster instance and a real SQLite MLflow:
-training registers a challenger, evaluation scores every baseline and applies the
-promotion rule, the pyfunc loads by alias, and the retrain job and schedule exist.
+training registers a challenger on every materialized artist, evaluation scores every
+baseline and applies the promotion rule, the pyfunc loads by alias, the check fails a
+model that does not beat no-op, and the retrain job and schedule exist.
 """
 
 from __future__ import annotations
@@ -12,16 +13,20 @@ import mlflow.pyfunc
 import pandas as pd
 import pytest
 import yaml
-from dagster import DagsterInstance, materialize
+from dagster import AssetMaterialization, DagsterInstance, build_asset_check_context, materialize
 
-from assets.evaluation import mixer_evaluation
+from assets.augmentation_manifest import augmentation_manifest
+from assets.evaluation import mixer_evaluation, model_beats_noop
 from assets.training import LATEST_POINTER, mixer_lora
+from mixer_core.audio_io import read_audio
+from mixer_core.config import ConfigError, load_config
 from mixer_core.instructions import parse
+from mixer_core.promotion import Scores, decide
 from pipelines.definitions import ASSET_CHECKS, ASSETS, defs
-from pipelines.promotion import Scores, decide
-from pipelines.resources import MixerConfigResource, PathsResource
-from pipelines.retraining import DEFAULT_RETRAIN_CRON
-from pipelines.tracking import CHALLENGER, CHAMPION, MlflowResource
+from pipelines.partitions import ARTIST_PARTITIONS_NAME
+from pipelines.resources import MixerConfigResource, MlflowResource, PathsResource
+from pipelines.retraining import DEFAULT_SCHEDULE_STATUS, build_retrain_schedule
+from pipelines.tracking import CHALLENGER, CHAMPION
 from tests.training_fixtures import make_processed_tree, tiny_training_config
 
 BASELINES = {"model", "noop", "oracle", "heuristic"}
@@ -37,6 +42,7 @@ def setup(tmp_path_factory: pytest.TempPathFactory):
     config_path = root / "mixer_config.yaml"
     config_path.write_text(yaml.safe_dump(cfg.model_dump(mode="json")))
     processed = make_processed_tree(root, cfg)
+    make_processed_tree(root, cfg, artist="artist_b")
     paths = PathsResource(
         raw_dir=str(root / "raw"),
         processed_dir=str(processed),
@@ -65,6 +71,14 @@ def _materialize(setup, instance: DagsterInstance, run_config: dict | None = Non
     return result
 
 
+def _ingested(instance: DagsterInstance, artist: str) -> None:
+    """Record an artist's manifest (written by the fixture) as a materialized partition."""
+    instance.add_dynamic_partitions(ARTIST_PARTITIONS_NAME, [artist])
+    instance.report_runless_asset_event(
+        AssetMaterialization(augmentation_manifest.key, partition=artist)
+    )
+
+
 def _metadata(result, node: str) -> dict:
     (event,) = result.asset_materializations_for_node(node)
     return {key: value.value for key, value in event.metadata.items()}
@@ -79,10 +93,12 @@ def test_train_register_evaluate_promote_and_load_by_alias(setup, monkeypatch) -
     paths, _config_path, tracking = setup
     monkeypatch.setenv("MIXER_STATE_DIR", str(Path(paths.models_dir).parent / "state"))
     instance = DagsterInstance.ephemeral()
+    _ingested(instance, "artist_a")
 
     first = _materialize(setup, instance)
     training = _metadata(first, "mixer_lora")
     assert training["model_version"] == 1 and training["steps"] == 4
+    assert training["artists"] == ["artist_a"]  # artist_b's manifest is on disk, not materialized
     assert "data:image/png;base64," in training["loss_curve"]
     assert str(tracking.version_by_alias(CHALLENGER).version) == "1"
     run = tracking.client().get_run(training["mlflow_run_id"])
@@ -102,38 +118,70 @@ def test_train_register_evaluate_promote_and_load_by_alias(setup, monkeypatch) -
     assert report["report"]["by_family"]
     assert _scores(summary, "model").valid_call_rate == 1.0
     assert _scores(summary, "noop").recovery_pooled == 0.0
-    leads = {row["over"]: row for row in report["report"]["leads"]}
+    leads = {r["over"]: r for r in report["report"]["leads"] if r["mode"] == "all"}
     assert set(leads) == BASELINES - {"model"}
     evaluation = _metadata(first, "mixer_evaluation")
     assert evaluation["lead_over_heuristic"] == pytest.approx(leads["heuristic"]["lead"])
     assert evaluation["recovery_ci95"].startswith("[")
     eval_metrics = tracking.client().get_run(training["mlflow_run_id"]).data.metrics
     assert "eval.model.lead_over_heuristic.ci_low" in eval_metrics
+    assert eval_metrics["eval.model.lead_over_heuristic"] == pytest.approx(
+        leads["heuristic"]["lead"]
+    )
+    fix_leads = [r for r in report["report"]["leads"] if r["mode"] == "fix"]
+    for lead in fix_leads:
+        metric = f"eval.model.mode.fix.lead_over_{lead['over']}"
+        assert eval_metrics[metric] == pytest.approx(lead["lead"])
     expected = decide(_scores(summary, "model"), None)
     assert report["promoted"] is expected.promote
     champion = tracking.version_by_alias(CHAMPION)
     assert (champion is not None and str(champion.version) == "1") is expected.promote
     listening = Path(pointer["model_dir"]).parent / "evaluation" / "listening"
-    assert sorted(p.name for p in next(listening.iterdir()).iterdir()) == [
-        "corrected.wav",
-        "model_input.wav",
-        "programs.txt",
-        "reference.wav",
-        "spectrograms.png",
-    ]
+    examples = sorted(listening.iterdir())
+    assert len(examples) == 4
+    for folder in examples:
+        mode = "fix" if "mode:       fix" in (folder / "programs.txt").read_text() else "instruct"
+        second_panel = "distorted.wav" if mode == "fix" else "target.wav"
+        assert sorted(p.name for p in folder.iterdir()) == sorted(
+            ["clean.wav", second_panel, "corrected.wav", "programs.txt", "spectrograms.png"]
+        )
+    tables = {
+        a.path for a in tracking.client().list_artifacts(run.info.run_id, "evaluation/tables")
+    }
+    assert "evaluation/tables/by_family.json" in tables
+    assert any(k.startswith("eval.model.family.") for k in eval_metrics)
+    version_tags = tracking.client().get_model_version(tracking.registered_model, "1").tags
+    assert version_tags["promotion_reason"] == report["reason"]
     (check,) = first.get_asset_check_evaluations()
     assert check.passed is (_scores(summary, "model").recovery_pooled > 0)
 
-    monkeypatch.setenv("MLFLOW_TRACKING_URI", tracking.tracking_uri)
-    model = mlflow.pyfunc.load_model(f"models:/{tracking.registered_model}@{CHALLENGER}")
-    segment = Path(paths.processed_dir) / make_first_segment(paths)
-    programs = model.predict(pd.DataFrame({"audio_path": [str(segment)], "prompt": ["fix it"]}))
-    assert len(programs) == 1
-    parse(programs[0])
-
     tracking.set_alias(CHAMPION, "1")
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", tracking.tracking_uri)
+    model = mlflow.pyfunc.load_model(f"models:/{tracking.registered_model}@{CHAMPION}")
+    segment = Path(paths.processed_dir) / make_first_segment(paths)
+    audio, rate = read_audio(segment)
+    programs = model.predict(
+        pd.DataFrame(
+            {
+                "audio_path": [str(segment), None],
+                "audio": [None, audio.tolist()],
+                "sample_rate": [None, rate],
+                "prompt": ["fix it", "fix it"],
+            }
+        )
+    )
+    assert len(programs) == 2 and programs[0] == programs[1]
+    parse(programs[0])
+    pyfunc_dir = Path(pointer["model_dir"]).parent / "mlflow_model"
+    requirements = (pyfunc_dir / "requirements.txt").read_text().split()
+    assert any(r.startswith("torch==") for r in requirements)
+    assert not any(r == "mixer" or r.startswith("mixer=") for r in requirements)
+    _ingested(instance, "artist_b")
     second = _materialize(setup, instance)
-    assert _metadata(second, "mixer_lora")["model_version"] == 2
+    retrained = _metadata(second, "mixer_lora")
+    assert retrained["model_version"] == 2
+    assert retrained["artists"] == ["artist_a", "artist_b"]
+    assert retrained["train_recipes"] == 2 * training["train_recipes"]
     pointer = json.loads((paths.models_path / LATEST_POINTER).read_text())
     report = json.loads(
         (Path(pointer["model_dir"]).parent / "evaluation" / "evaluation.json").read_text()
@@ -151,14 +199,54 @@ def make_first_segment(paths: PathsResource) -> str:
     return str(table["segment_path"].iloc[0])
 
 
-def test_retrain_job_and_schedule_are_defined() -> None:
+def test_retrain_job_and_schedule_are_defined(monkeypatch: pytest.MonkeyPatch) -> None:
     job = defs.resolve_job_def("retrain")
     assert {key.to_user_string() for key in job.asset_layer.selected_asset_keys} == {
         "mixer_lora",
         "mixer_evaluation",
     }
     schedule = defs.resolve_schedule_def("weekly_retrain")
-    assert schedule.cron_schedule == DEFAULT_RETRAIN_CRON
+    assert schedule.cron_schedule == load_config().default.retrain_cron == "0 3 * * 1"
+    assert schedule.default_status == DEFAULT_SCHEDULE_STATUS
     assert schedule.job_name == "retrain"
     assert defs.resolve_assets_def("mixer_lora").op.pool == "gpu"
     assert int(job.tags["dagster/max_runtime"]) > 0
+
+
+def test_schedule_cron_comes_from_the_config_and_the_environment(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    config = tmp_path / "mixer_config.yaml"
+    data = load_config().model_dump(mode="json")
+    data["default"]["retrain_cron"] = "30 1 * * *"
+    config.write_text(yaml.safe_dump(data))
+    monkeypatch.setenv("MIXER_CONFIG", str(config))
+    assert build_retrain_schedule().cron_schedule == "30 1 * * *"
+    monkeypatch.setenv("MIXER_RETRAIN_CRON", "0 0 1 * *")
+    monkeypatch.setenv("MIXER_RETRAIN_SCHEDULE_STATUS", "running")
+    schedule = build_retrain_schedule()
+    assert schedule.cron_schedule == "0 0 1 * *"
+    assert schedule.default_status.value == "RUNNING"
+    monkeypatch.setenv("MIXER_RETRAIN_SCHEDULE_STATUS", "sometimes")
+    with pytest.raises(ConfigError, match="MIXER_RETRAIN_SCHEDULE_STATUS='sometimes'"):
+        build_retrain_schedule()
+    monkeypatch.delenv("MIXER_RETRAIN_CRON")
+    data["default"]["retrain_cron"] = "weekly"
+    config.write_text(yaml.safe_dump(data))
+    with pytest.raises(ConfigError, match=r"default\.retrain_cron"):
+        build_retrain_schedule()
+
+
+@pytest.mark.parametrize(("recovery", "passed"), [(0.25, True), (0.0, False), (-0.4, False)])
+def test_check_fails_a_model_that_does_not_beat_noop(recovery: float, passed: bool) -> None:
+    instance = DagsterInstance.ephemeral()
+    context = build_asset_check_context(instance=instance)
+    assert model_beats_noop(context).passed is False  # never evaluated
+    instance.report_runless_asset_event(
+        AssetMaterialization(
+            mixer_evaluation.key, metadata={"recovery_pooled": recovery, "model_version": 3}
+        )
+    )
+    result = model_beats_noop(context)
+    assert result.passed is passed
+    assert result.metadata["recovery_pooled"].value == recovery

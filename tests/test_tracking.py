@@ -1,4 +1,5 @@
-"""MLflow tracking/registry on a real SQLite store, and the champion/challenger rule."""
+"""MLflow tracking/registry on a real SQLite store, and the champion/challenger rule
+applied to it."""
 
 from __future__ import annotations
 
@@ -6,8 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from pipelines.promotion import Scores, decide
-from pipelines.tracking import CHALLENGER, CHAMPION, MlflowResource, flatten
+from mixer_core.promotion import Scores, already_champion, decide
+from pipelines.pyfunc import version_source
+from pipelines.resources import MlflowResource
+from pipelines.tracking import CHALLENGER, CHAMPION, flatten
 
 
 @pytest.fixture
@@ -63,8 +66,67 @@ def test_run_params_metrics_artifacts_and_versions(tracking: MlflowResource, tmp
         (Scores(0.3, 1.0), Scores(0.4, 1.0), False, "does not beat"),
         (Scores(0.4, 1.0), Scores(0.4, 1.0), False, "does not beat"),
         (Scores(0.9, 0.95), Scores(0.4, 1.0), False, "valid-call rate"),
+        (Scores(-0.05, 1.0), Scores(-0.1, 1.0), False, "does not beat no-op"),
+        (Scores(0.0, 1.0), None, False, "does not beat no-op"),
     ],
 )
 def test_promotion_rule(candidate: Scores, champion: Scores | None, promote: bool, why: str):
     decision = decide(candidate, champion)
     assert decision.promote is promote and why in decision.reason
+
+
+def _registered_versions(tracking: MlflowResource, tmp_path: Path, count: int) -> list[str]:
+    folder = tmp_path / "model"
+    folder.mkdir(exist_ok=True)
+    (folder / "weights.txt").write_text("w")
+    versions = []
+    for index in range(count):
+        run_id = tracking.start_run(f"v{index}")
+        tracking.log_artifacts(run_id, folder, "model")
+        versions.append(str(tracking.register(run_id, "model").version))
+    return versions
+
+
+def test_better_version_becomes_champion_worse_stays_challenger(
+    tracking: MlflowResource, tmp_path: Path
+) -> None:
+    first, second, third = _registered_versions(tracking, tmp_path, 3)
+    client = tracking.client()
+
+    def tags(version: str) -> dict[str, str]:
+        return client.get_model_version(tracking.registered_model, version).tags
+
+    tracking.record_promotion(first, decide(Scores(0.3, 1.0), None))
+    assert str(tracking.version_by_alias(CHAMPION).version) == first
+    assert tags(first)["promoted_to_champion"] == "true"
+
+    better = decide(Scores(0.5, 1.0), Scores(0.3, 1.0))
+    tracking.record_promotion(second, better)
+    assert str(tracking.version_by_alias(CHAMPION).version) == second
+    assert tags(second)["promotion_reason"] == better.reason
+
+    worse = decide(Scores(0.4, 1.0), Scores(0.5, 1.0))
+    tracking.record_promotion(third, worse)
+    assert str(tracking.version_by_alias(CHAMPION).version) == second
+    assert str(tracking.version_by_alias(CHALLENGER).version) == third
+    assert tags(third) == {"promoted_to_champion": "false", "promotion_reason": worse.reason}
+    assert "does not beat the champion's 0.5000" in worse.reason
+
+    tracking.record_promotion(second, already_champion(second))
+    assert str(tracking.version_by_alias(CHAMPION).version) == second
+    assert "already is the champion" in tags(second)["promotion_reason"]
+
+
+def test_model_uris_resolve_to_the_version_sources(tracking: MlflowResource, tmp_path: Path):
+    first, second = _registered_versions(tracking, tmp_path, 2)
+    client = tracking.client()
+    name = tracking.registered_model
+    source = {v: client.get_model_version(name, v).source for v in (first, second)}
+    tracking.set_alias(CHAMPION, first)
+    assert version_source(client, f"models:/{name}@{CHAMPION}") == source[first]
+    assert version_source(client, f"models:/{name}/{second}") == source[second]
+    assert version_source(client, f"models:/{name}/latest") == source[second]
+    with pytest.raises(ValueError, match="expected models:/<name>@<alias>"):
+        version_source(client, f"models:/{name}")
+    with pytest.raises(ValueError, match="has no versions"):
+        version_source(client, "models:/nobody/latest")

@@ -37,16 +37,26 @@ class DatasetError(ValueError):
     """A training table or split that cannot be used; the message says which and why."""
 
 
-def load_training_table(processed_dir: Path) -> pd.DataFrame:
-    """All artists' recipes joined with the segment index, one row per recipe.
+def load_training_table(processed_dir: Path, artists: Sequence[str] | None = None) -> pd.DataFrame:
+    """Recipes joined with the segment index, one row per recipe.
 
-    Reads every ``processed_dir/_manifests/*.parquet`` and the segment index in one
-    call each; a recipe whose segment is missing from the index (a stale manifest) is
-    an error rather than a silently smaller training set.
+    Reads ``processed_dir/_manifests/<artist>.parquet`` of each of ``artists`` (default:
+    every manifest there) and the segment index in one call each. A named artist without
+    a manifest, or a recipe whose segment is missing from the index (a stale manifest),
+    is an error rather than a silently smaller training set.
     """
     processed_dir = Path(processed_dir)
     manifest_dir = processed_dir / MANIFESTS_DIRNAME
-    paths = sorted(manifest_dir.glob("*.parquet"))
+    if artists is None:
+        paths = sorted(manifest_dir.glob("*.parquet"))
+    else:
+        paths = [manifest_dir / f"{artist}.parquet" for artist in sorted(artists)]
+        absent = [str(path) for path in paths if not path.is_file()]
+        if absent:
+            raise DatasetError(
+                f"no recipe manifest for {len(absent)} materialized artist(s): "
+                f"{', '.join(absent)}; re-materialize augmentation_manifest for them"
+            )
     if not paths:
         raise DatasetError(f"{manifest_dir}: no recipe manifests (*.parquet); run ingest first")
     manifests = pd.concat([pd.read_parquet(p) for p in paths], ignore_index=True)

@@ -31,7 +31,8 @@ from mlflow.tracking import MlflowClient
 from mixer_core.config import SplitConfig
 from mixer_core.splits import unit_hash
 from pipelines.partitions import ARTIST_PARTITIONS_NAME
-from pipelines.tracking import CHALLENGER, MlflowResource
+from pipelines.resources import MlflowResource
+from pipelines.tracking import CHALLENGER
 from tests.integration.services import (
     REPO_ROOT,
     PostgresServer,

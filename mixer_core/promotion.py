@@ -1,9 +1,10 @@
 """Champion/challenger: when does a newly evaluated version take the champion alias?
 
-Kept as a pure function of two evaluation summaries so the rule is testable apart
-from MLflow: the candidate must beat the champion on the primary metric (pooled
-MR-STFT recovery on the same test recipes) without lowering the valid-call rate;
-with no champion yet it must at least beat doing nothing (recovery > 0).
+A pure function of evaluation scores, so the rule is testable apart from any registry:
+the candidate must beat doing nothing (pooled MR-STFT recovery > 0) and, when there is
+a champion, beat it on the primary metric (pooled recovery on the same test recipes)
+without lowering the valid-call rate. A champion that has drifted below no-op is no
+reason to promote another version that is worse than doing nothing.
 """
 
 from __future__ import annotations
@@ -24,10 +25,13 @@ class Decision:
 
 
 def decide(candidate: Scores, champion: Scores | None) -> Decision:
+    if candidate.recovery_pooled <= 0.0:
+        return Decision(
+            False,
+            f"pooled recovery {candidate.recovery_pooled:.4f} does not beat no-op (0)",
+        )
     if champion is None:
-        if candidate.recovery_pooled > 0.0:
-            return Decision(True, "no champion yet and the model beats no-op")
-        return Decision(False, "no champion yet, but the model does not beat no-op")
+        return Decision(True, "no champion yet and the model beats no-op")
     if candidate.valid_call_rate < champion.valid_call_rate:
         return Decision(
             False,
@@ -45,3 +49,8 @@ def decide(candidate: Scores, champion: Scores | None) -> Decision:
         f"pooled recovery {candidate.recovery_pooled:.4f} beats the champion's "
         f"{champion.recovery_pooled:.4f}",
     )
+
+
+def already_champion(version: str) -> Decision:
+    """The decision when the version under test already holds the alias."""
+    return Decision(False, f"version {version} already is the champion (re-evaluated)")
