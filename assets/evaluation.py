@@ -194,12 +194,13 @@ def mixer_evaluation(
     context.log.info("version %s: %s", trained.version, decision.reason)
 
     out_dir = evaluation_dir(trained.model_dir)
+    heuristic_fit = heuristic.to_dict()
     out_dir.mkdir(parents=True, exist_ok=True)
     summary = {
         "version": trained.version,
         "promoted": decision.promote,
         "reason": decision.reason,
-        "heuristic": heuristic.to_dict(),
+        "heuristic": heuristic_fit,
         "report": report.to_dict(),
     }
     report_file = out_dir / REPORT_FILENAME
@@ -235,7 +236,7 @@ def mixer_evaluation(
             "valid_call_rate": MetadataValue.float(model_scores["valid_call_rate"]),
             "test_recipes": MetadataValue.int(len(test)),
             "heuristic_fit": MetadataValue.json(
-                {k: heuristic.to_dict()[k] for k in ("target_lufs", "band_levels_db", "shrinkage")}
+                {k: heuristic_fit[k] for k in ("target_lufs", "band_levels_db", "shrinkage")}
             ),
             "summary": markdown_table(report.summary, max_rows=len(report.summary)),
             "by_mode": markdown_table(report.by_mode, max_rows=len(report.by_mode)),

@@ -13,11 +13,11 @@ monitoring enforces in production, so a hung training frees its GPU.
 from __future__ import annotations
 
 import os
-from pathlib import Path
 
 from dagster import AssetSelection, DefaultScheduleStatus, ScheduleDefinition, define_asset_job
 
-from mixer_core.config import DEFAULT_CONFIG_PATH, ConfigError, load_config
+from mixer_core.config import ConfigError
+from pipelines.resources import MixerConfigResource
 
 DEFAULT_SCHEDULE_STATUS = DefaultScheduleStatus.STOPPED
 
@@ -27,9 +27,7 @@ def retrain_cron() -> str:
     override = os.environ.get("MIXER_RETRAIN_CRON")
     if override:
         return override
-    return load_config(
-        Path(os.environ.get("MIXER_CONFIG", DEFAULT_CONFIG_PATH))
-    ).default.retrain_cron
+    return MixerConfigResource().load().default.retrain_cron
 
 
 def schedule_status() -> DefaultScheduleStatus:
