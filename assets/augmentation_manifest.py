@@ -13,9 +13,9 @@ from dagster import AssetExecutionContext, Failure, MaterializeResult, MetadataV
 
 from assets.metadata import bar_chart_markdown, counts_table, markdown_table
 from assets.segments import segments
-from mixer_core.augmentation import sample_recipes
 from mixer_core.config import Config
-from mixer_core.splits import assign_split
+from mixer_core.data.augmentation import sample_recipes
+from mixer_core.data.splits import assign_split
 from pipelines.partitions import artist_partitions
 from pipelines.resources import MixerConfigResource, PathsResource, write_parquet_atomic
 

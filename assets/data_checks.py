@@ -24,8 +24,8 @@ from assets.augmentation_manifest import augmentation_manifest
 from assets.metadata import markdown_table
 from assets.raw_audio import raw_audio, readable_songs
 from assets.segments import segments
-from mixer_core.audio_io import AUDIO_SUFFIXES
-from mixer_core.instructions import InstructionError, parse
+from mixer_core.audio.io import AUDIO_SUFFIXES
+from mixer_core.language.grammar import InstructionError, parse
 from pipelines.partitions import artist_partitions
 from pipelines.resources import MixerConfigResource, PathsResource
 

@@ -29,15 +29,15 @@ from assets.augmentation_manifest import augmentation_manifest
 from assets.listening import listening_sample, write_listening_examples
 from assets.metadata import markdown_table
 from assets.training import mixer_lora
-from mixer_core.baselines import DEFAULT_MAX_FIT_EXAMPLES, NoOpBaseline, OracleBaseline
-from mixer_core.evaluation import (
+from mixer_core.evaluation.baselines import DEFAULT_MAX_FIT_EXAMPLES, NoOpBaseline, OracleBaseline
+from mixer_core.evaluation.promotion import Scores, already_champion, decide
+from mixer_core.evaluation.runner import (
     EvaluationReport,
     build_examples,
     evaluate,
     fit_heuristic_on_split,
 )
 from mixer_core.model import MixerPredictor
-from mixer_core.promotion import Scores, already_champion, decide
 from mixer_core.training import load_training_table
 from pipelines.resources import CHAMPION, MixerConfigResource, MlflowResource, PathsResource
 

@@ -16,11 +16,11 @@ from pathlib import Path
 import numpy as np
 from matplotlib.figure import Figure
 
-from mixer_core.audio_io import write_audio
-from mixer_core.baselines import evenly_spaced
-from mixer_core.evaluation import EvalExample, Predictor
-from mixer_core.instructions import format as format_program
-from mixer_core.mixing_tools import MixingTools
+from mixer_core.audio.io import write_audio
+from mixer_core.evaluation.baselines import evenly_spaced
+from mixer_core.evaluation.runner import EvalExample, Predictor
+from mixer_core.language.grammar import format as format_program
+from mixer_core.tools.mixing_tools import MixingTools
 
 
 def _spectrogram_png(panels: dict[str, np.ndarray], sample_rate: int, path: Path) -> Path:

@@ -30,7 +30,7 @@ from dagster import (
 from pydantic import Field
 
 from assets.metadata import counts_table, markdown_table
-from mixer_core.audio_io import AUDIO_SUFFIXES, PYDUB_SUFFIXES, AudioFileError, audio_info
+from mixer_core.audio.io import AUDIO_SUFFIXES, PYDUB_SUFFIXES, AudioFileError, audio_info
 from pipelines.partitions import artist_partitions
 from pipelines.resources import PathsResource, write_parquet_atomic
 

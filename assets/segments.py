@@ -13,7 +13,7 @@ from dagster import AssetExecutionContext, Failure, MaterializeResult, MetadataV
 
 from assets.metadata import histogram_markdown, markdown_table
 from assets.raw_audio import raw_audio, readable_songs
-from mixer_core.segmenting import write_artist_segments
+from mixer_core.data.segmenting import write_artist_segments
 from pipelines.partitions import artist_partitions
 from pipelines.resources import MixerConfigResource, PathsResource
 

@@ -18,8 +18,8 @@ import statistics
 import numpy as np
 import torch
 
-from mixer_core.instructions import ToolCall
-from mixer_core.mixing_tools import MixingTools
+from mixer_core.language.grammar import ToolCall, inverse_calls
+from mixer_core.tools.mixing_tools import MixingTools
 
 GRID: dict[str, dict[str, list[float]]] = {
     "change_volume": {"db": [-12.0, -3.0, 6.0, 24.0]},
@@ -90,7 +90,7 @@ def main() -> None:
     for name, axes in GRID.items():
         for values in itertools.product(*axes.values()):
             call = ToolCall(name, dict(zip(axes, values, strict=True)))
-            inverse = call.tool.inverse(call.resolved())
+            inverse = inverse_calls(call)
             distorted = tools.apply(clean, sr, [call])
             restored = tools.apply(distorted, sr, inverse)
             rows.append(

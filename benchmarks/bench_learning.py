@@ -23,13 +23,13 @@ import pandas as pd
 import torch
 
 from assets.augmentation_manifest import build_manifest
-from mixer_core.augmentation import Recipe
-from mixer_core.baselines import MeanTargetBaseline, NoOpBaseline, OracleBaseline
 from mixer_core.config import load_config
-from mixer_core.evaluation import build_examples, evaluate, fit_heuristic_on_split
-from mixer_core.generators import generate_dataset
+from mixer_core.data.augmentation import Recipe
+from mixer_core.data.generator import generate_dataset
+from mixer_core.data.segmenting import write_artist_segments
+from mixer_core.evaluation.baselines import MeanTargetBaseline, NoOpBaseline, OracleBaseline
+from mixer_core.evaluation.runner import build_examples, evaluate, fit_heuristic_on_split
 from mixer_core.model import MixerPredictor
-from mixer_core.segmenting import write_artist_segments
 from mixer_core.training import load_training_table, train
 
 GAIN_AND_EQ = {

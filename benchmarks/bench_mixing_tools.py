@@ -18,8 +18,8 @@ from collections.abc import Callable
 import numpy as np
 import torch
 
-from mixer_core.instructions import parse
-from mixer_core.mixing_tools import MixingTools
+from mixer_core.language.grammar import parse
+from mixer_core.tools.mixing_tools import MixingTools
 
 SR = 44100
 CHAIN = (

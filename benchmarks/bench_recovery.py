@@ -25,20 +25,20 @@ from typing import Any
 
 import torch
 
-from mixer_core.audio_io import read_audio
-from mixer_core.augmentation import sample_recipes
-from mixer_core.baselines import NoOpBaseline, OracleBaseline
+from mixer_core.audio.io import read_audio
 from mixer_core.config import Config, load_config
-from mixer_core.evaluation import (
+from mixer_core.data.augmentation import sample_recipes
+from mixer_core.data.generator import generate_dataset
+from mixer_core.data.rendering import render_example
+from mixer_core.data.segmenting import configured_segments
+from mixer_core.evaluation.baselines import NoOpBaseline, OracleBaseline
+from mixer_core.evaluation.runner import (
     EvalExample,
     Predictor,
     TargetPredictor,
     evaluate,
     fit_heuristic,
 )
-from mixer_core.generators import generate_dataset
-from mixer_core.rendering import render_example
-from mixer_core.segmenting import configured_segments
 
 
 def _arguments() -> argparse.Namespace:

@@ -36,10 +36,10 @@ import torch  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from mixer_core.audio.loudness import integrated_lufs  # noqa: E402
 from mixer_core.config import DataConfig  # noqa: E402
-from mixer_core.generators import generate_song  # noqa: E402
-from mixer_core.loudness import integrated_lufs  # noqa: E402
-from mixer_core.segmenting import iter_segments, write_artist_segments  # noqa: E402
+from mixer_core.data.generator import generate_song  # noqa: E402
+from mixer_core.data.segmenting import iter_segments, write_artist_segments  # noqa: E402
 
 SOURCE_RATE = 44100
 CFG = DataConfig()

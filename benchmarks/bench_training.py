@@ -27,12 +27,12 @@ from pathlib import Path
 import pandas as pd
 import torch
 
-from mixer_core.augmentation import sample_recipes
 from mixer_core.config import load_config
-from mixer_core.generators import generate_dataset
+from mixer_core.data.augmentation import sample_recipes
+from mixer_core.data.generator import generate_dataset
+from mixer_core.data.rendering import render_batch
+from mixer_core.data.segmenting import write_artist_segments
 from mixer_core.model import MixerModel
-from mixer_core.rendering import render_batch
-from mixer_core.segmenting import write_artist_segments
 from mixer_core.training import RecipeDataset, collate, load_training_table, train
 from mixer_core.training.loop import epoch_plan
 

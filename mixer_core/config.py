@@ -21,7 +21,7 @@ from pydantic import (
     model_validator,
 )
 
-from mixer_core.registry import REGISTRY
+from mixer_core.language.registry import REGISTRY
 
 DEFAULT_CONFIG_PATH = Path(__file__).resolve().parent.parent / "config" / "mixer_config.yaml"
 

@@ -32,7 +32,7 @@ class CliError(Exception):
 
 
 def _tools(args: argparse.Namespace) -> None:
-    from mixer_core.registry import TOOLS, registry_json, registry_markdown
+    from mixer_core.language.registry import TOOLS, registry_json, registry_markdown
 
     if args.json:
         print(json.dumps(registry_json(), indent=2))
@@ -50,7 +50,7 @@ def _tools(args: argparse.Namespace) -> None:
 
 def _read_input(args: argparse.Namespace) -> tuple[np.ndarray, int, Path]:
     """The input audio of ``apply``/``mix``, and an output path that is not the input."""
-    from mixer_core.audio_io import AudioFileError, read_audio
+    from mixer_core.audio.io import AudioFileError, read_audio
 
     source, target = Path(args.input), Path(args.output)
     if target.exists() and target.resolve() == source.resolve():
@@ -63,9 +63,9 @@ def _read_input(args: argparse.Namespace) -> tuple[np.ndarray, int, Path]:
 
 
 def _apply(args: argparse.Namespace) -> None:
-    from mixer_core.audio_io import write_audio
-    from mixer_core.instructions import InstructionError, parse
-    from mixer_core.mixing_tools import MixingTools
+    from mixer_core.audio.io import write_audio
+    from mixer_core.language.grammar import InstructionError, parse
+    from mixer_core.tools.mixing_tools import MixingTools
 
     try:
         calls = parse(args.program)
@@ -79,7 +79,7 @@ def _apply(args: argparse.Namespace) -> None:
 
 def _generate_samples(args: argparse.Namespace) -> None:
     from mixer_core.config import load_config
-    from mixer_core.generators import generate_dataset
+    from mixer_core.data.generator import generate_dataset
 
     cfg = load_config(args.config).generators
     if args.seed is not None:
@@ -182,7 +182,7 @@ def _has_artists(data_dir: Path) -> bool:
 
 def _demo(args: argparse.Namespace) -> None:
     from mixer_core.config import load_config
-    from mixer_core.generators import generate_dataset
+    from mixer_core.data.generator import generate_dataset
 
     raw = Path(args.data_dir)
     if _has_artists(raw):
@@ -209,10 +209,10 @@ def _smoke_test(args: argparse.Namespace) -> None:
 
     from dagster import DagsterInstance
 
-    from mixer_core.audio_io import read_audio
+    from mixer_core.audio.io import read_audio
     from mixer_core.config import load_config
-    from mixer_core.generators import generate_dataset
-    from mixer_core.instructions import format as format_program
+    from mixer_core.data.generator import generate_dataset
+    from mixer_core.language.grammar import format as format_program
     from mixer_core.model import MixerPredictor
     from mixer_core.training import load_training_table, train
     from pipelines.ingest import ingest
@@ -287,9 +287,9 @@ def _load_predictor(model: str):
 
 
 def _mix(args: argparse.Namespace) -> None:
-    from mixer_core.audio_io import write_audio
-    from mixer_core.instructions import format as format_program
-    from mixer_core.mixing_tools import MixingTools
+    from mixer_core.audio.io import write_audio
+    from mixer_core.language.grammar import format as format_program
+    from mixer_core.tools.mixing_tools import MixingTools
 
     audio, rate, target = _read_input(args)
     predictor = _load_predictor(args.model)
@@ -301,7 +301,7 @@ def _mix(args: argparse.Namespace) -> None:
 
 def _evaluate(args: argparse.Namespace) -> None:
     from mixer_core.config import load_config
-    from mixer_core.evaluation import evaluate_folder, find_songs
+    from mixer_core.evaluation.runner import evaluate_folder, find_songs
 
     cfg = load_config(args.config)
     data_dir = Path(args.data_dir)

@@ -19,7 +19,7 @@ import numpy as np
 import pandas as pd
 from mlflow.tracking import MlflowClient
 
-from mixer_core.instructions import format as format_program
+from mixer_core.language.grammar import format as format_program
 
 MODEL_ARTIFACT = "mixer"
 # What the wrapper imports at load and predict time, pinned to the versions it was saved
@@ -39,7 +39,7 @@ class MixerPyfunc(mlflow.pyfunc.PythonModel):
         self.predictor = MixerPredictor.from_folder(context.artifacts[MODEL_ARTIFACT])
 
     def predict(self, context: Any, model_input: pd.DataFrame, params: Any = None) -> list[str]:
-        from mixer_core.audio_io import read_audio
+        from mixer_core.audio.io import read_audio
 
         frame = pd.DataFrame(model_input)
         if "prompt" not in frame:

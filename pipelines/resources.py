@@ -43,7 +43,7 @@ from mlflow.tracking import MlflowClient
 from pydantic import Field
 
 from mixer_core.config import DEFAULT_CONFIG_PATH, Config, load_config
-from mixer_core.promotion import Decision
+from mixer_core.evaluation.promotion import Decision
 from pipelines.pyfunc import load_predictor, save_pyfunc
 from pipelines.tracking import CHALLENGER, CHAMPION, default_tracking_uri, flatten, sqlite_path
 

@@ -18,7 +18,7 @@ import torch
 import yaml
 
 from mixer_core.config import DEFAULT_CONFIG_PATH, Config, load_config
-from mixer_core.generators import generate_dataset
+from mixer_core.data.generator import generate_dataset
 
 TINY_OVERRIDES: dict[str, dict[str, Any]] = {
     "data": {"sample_rate": 22050, "segment_seconds": 2.0, "hop_seconds": 2.0},

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from hypothesis import strategies as st
 
-from mixer_core.instructions import ToolCall
-from mixer_core.registry import TOOLS, Param
+from mixer_core.language.grammar import ToolCall
+from mixer_core.language.registry import TOOLS, Param
 
 
 def grid_value(param: Param) -> st.SearchStrategy[float]:

@@ -11,7 +11,7 @@ import soundfile as sf
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from mixer_core.audio_io import (
+from mixer_core.audio.io import (
     AUDIO_SUFFIXES,
     AudioFileError,
     audio_info,

@@ -14,8 +14,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from mixer_core import instructions
-from mixer_core.augmentation import (
+from mixer_core.config import AugmentationConfig, load_config
+from mixer_core.data.augmentation import (
     STATED_CORRECTIONS,
     Recipe,
     fix_target,
@@ -23,11 +23,11 @@ from mixer_core.augmentation import (
     recipe_seed,
     sample_recipes,
 )
-from mixer_core.config import AugmentationConfig, load_config
-from mixer_core.instructions import CanonicalPrefix, ToolCall
-from mixer_core.mixing_tools import MixingTools
-from mixer_core.prompts import GENERIC_FIX_PROMPTS
-from mixer_core.registry import REGISTRY, TOOLS
+from mixer_core.data.prompts import GENERIC_FIX_PROMPTS
+from mixer_core.language import grammar
+from mixer_core.language.grammar import CanonicalPrefix, ToolCall
+from mixer_core.language.registry import REGISTRY, TOOLS
+from mixer_core.tools.mixing_tools import MixingTools
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -65,7 +65,7 @@ def test_other_segments_and_seeds_give_other_recipes(shipped: AugmentationConfig
 def test_recipes_do_not_depend_on_python_hash_salt(shipped: AugmentationConfig) -> None:
     code = (
         "import json; from mixer_core.config import load_config; "
-        "from mixer_core.augmentation import sample_recipes; "
+        "from mixer_core.data.augmentation import sample_recipes; "
         "print(json.dumps([r.to_row() for r in "
         "sample_recipes('x/y/7', load_config().augmentation, count=6)]))"
     )
@@ -111,7 +111,7 @@ def test_fix_chains_use_only_invertible_tools_and_targets_are_the_normal_form() 
             chain = recipe.chain_calls()
             assert len(chain) == 3
             assert all(call.tool.inverse is not None for call in chain)
-            assert recipe.target == instructions.format(fix_target(chain))
+            assert recipe.target == grammar.format(fix_target(chain))
 
 
 def test_a_linear_fix_always_ends_with_the_stated_eq_and_level() -> None:
@@ -120,12 +120,12 @@ def test_a_linear_fix_always_ends_with_the_stated_eq_and_level() -> None:
         ToolCall("pan", {"position": 0.25}),
         ToolCall("high_pass", {"freq": 150.0}),
     ]
-    assert instructions.format(fix_target(chain)) == (
+    assert grammar.format(fix_target(chain)) == (
         "apply_eq(low_gain=12.0, low_freq=150.0) pan(position=-0.25) "
         "apply_eq(low_gain=0.0, mid_gain=0.0, high_gain=0.0) change_volume(db=-3.0)"
     )
     eq_only = [ToolCall("apply_eq", {"mid_gain": 4.5, "mid_freq": 800.0})]
-    assert instructions.format(fix_target(eq_only)) == (
+    assert grammar.format(fix_target(eq_only)) == (
         "apply_eq(low_gain=0.0, mid_gain=-4.5, high_gain=0.0, mid_freq=800.0) change_volume(db=0.0)"
     )
     assert [call.name for call in fix_target([])] == [name for name, _ in STATED_CORRECTIONS]
@@ -142,7 +142,7 @@ def test_a_fix_with_dynamics_keeps_the_reversed_inverses_and_ends_with_the_level
         *inverse_chain(louder_first),
         ToolCall("change_volume", {"db": 0.0}),
     ]
-    assert instructions.format(fix_target(louder_first)).endswith("change_volume(db=0.0)")
+    assert grammar.format(fix_target(louder_first)).endswith("change_volume(db=0.0)")
 
 
 @settings(max_examples=40, deadline=None)
@@ -168,7 +168,7 @@ def test_inverse_chain_is_the_reversed_inverses() -> None:
         ToolCall("apply_eq", {"low_gain": 2.0, "mid_freq": 800.0}),
         ToolCall("pan", {"position": 0.25}),
     ]
-    assert instructions.format(inverse_chain(chain)) == (
+    assert grammar.format(inverse_chain(chain)) == (
         "pan(position=-0.25) apply_eq(low_gain=-2.0, mid_freq=800.0) change_volume(db=-3.0)"
     )
     with pytest.raises(ValueError, match=r"apply_reverb.*no inverse"):
@@ -261,7 +261,7 @@ def test_any_config_gives_canonical_in_range_programs(
     enabled = [n for n, spec in cfg.tools.items() if spec.probability > 0]
     for recipe in sample_recipes(segment_id, cfg):
         for text in (recipe.chain, recipe.target):
-            assert instructions.format(instructions.parse(text)) == text
+            assert grammar.format(grammar.parse(text)) == text
             assert CanonicalPrefix.check(text) == (True, True), text
         chain = recipe.chain_calls()
         assert len(chain) <= cfg.chain_length.max
@@ -275,7 +275,7 @@ def test_any_config_gives_canonical_in_range_programs(
                 assert low - step / 2 - 1e-9 <= value <= high + step / 2 + 1e-9
         if recipe.mode == "fix":
             assert all(call.tool.inverse is not None for call in chain)
-            assert recipe.target == instructions.format(fix_target(chain))
+            assert recipe.target == grammar.format(fix_target(chain))
         else:
             assert len(chain) >= min(cfg.chain_length.min, len(enabled))
             assert recipe.target == recipe.chain

@@ -7,9 +7,10 @@ import json
 import numpy as np
 import pytest
 
-from mixer_core import instructions
-from mixer_core.augmentation import Recipe
-from mixer_core.baselines import (
+from mixer_core.audio.loudness import integrated_lufs, normalize_lufs
+from mixer_core.data.augmentation import Recipe
+from mixer_core.data.generator import generate_song
+from mixer_core.evaluation.baselines import (
     BAND_EDGES_HZ,
     SHRINKAGE_GRID,
     HeuristicBaseline,
@@ -17,12 +18,11 @@ from mixer_core.baselines import (
     OracleBaseline,
     band_levels_db,
 )
-from mixer_core.generators import generate_song
-from mixer_core.instructions import ToolCall
-from mixer_core.loudness import integrated_lufs, normalize_lufs
-from mixer_core.metrics import mrstft_distance, recovery_pooled
-from mixer_core.mixing_tools import MixingTools
-from mixer_core.registry import REGISTRY
+from mixer_core.evaluation.metrics import mrstft_distance, recovery_pooled
+from mixer_core.language import grammar
+from mixer_core.language.grammar import ToolCall
+from mixer_core.language.registry import REGISTRY
+from mixer_core.tools.mixing_tools import MixingTools
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
@@ -123,7 +123,7 @@ def test_predictions_are_canonical_in_range_programs(fitted: HeuristicBaseline) 
             param = call.tool.param(name)
             assert param is not None and param.contains(value)
             assert round(value / param.step) * param.step == pytest.approx(value)
-    assert instructions.parse(instructions.format(program)) == program
+    assert grammar.parse(grammar.format(program)) == program
     assert fitted.predict(np.zeros((2, SR), np.float32), SR) == []
 
 

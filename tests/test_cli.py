@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from mixer_core.audio_io import read_audio
-from mixer_core.loudness import integrated_lufs
+from mixer_core.audio.io import read_audio
+from mixer_core.audio.loudness import integrated_lufs
 
 SEED = "change_volume(db=-3.0) apply_eq(low_gain=2.0, mid_gain=-1.0, high_gain=1.5) apply_reverb()"
 ISSUE_TOOLS = {

@@ -15,9 +15,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from mixer_core.audio_io import read_audio
-from mixer_core.generators import generate_dataset
-from mixer_core.instructions import parse
+from mixer_core.audio.io import read_audio
+from mixer_core.data.generator import generate_dataset
+from mixer_core.language.grammar import parse
 from tests.training_fixtures import tiny_training_config
 
 pytestmark = pytest.mark.slow

@@ -25,7 +25,7 @@ from dagster import (
 from assets import DATA_ASSETS, DATA_CHECKS
 from assets.data_checks import index_matches_files, one_split_per_song
 from mixer_core.config import Config
-from mixer_core.instructions import parse
+from mixer_core.language.grammar import parse
 from pipelines.ingest import embedded_instance, ingest
 from pipelines.partitions import ARTIST_PARTITIONS_NAME
 from pipelines.resources import MixerConfigResource, PathsResource

@@ -12,17 +12,20 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from mixer_core.audio_io import write_audio
-from mixer_core.augmentation import sample_recipes
-from mixer_core.baselines import (
+from mixer_core.audio.io import write_audio
+from mixer_core.audio.loudness import normalize_lufs
+from mixer_core.config import Config, load_config
+from mixer_core.data.augmentation import sample_recipes
+from mixer_core.data.generator import generate_dataset, generate_song
+from mixer_core.data.rendering import render_example
+from mixer_core.evaluation.baselines import (
     SHRINKAGE_GRID,
     HeuristicBaseline,
     NoOpBaseline,
     OracleBaseline,
     evenly_spaced,
 )
-from mixer_core.config import Config, load_config
-from mixer_core.evaluation import (
+from mixer_core.evaluation.runner import (
     PARAM_PREFIX,
     SUMMARY_COLUMNS,
     EvalExample,
@@ -33,10 +36,7 @@ from mixer_core.evaluation import (
     fit_heuristic,
     fit_heuristic_on_split,
 )
-from mixer_core.generators import generate_dataset, generate_song
-from mixer_core.instructions import ToolCall
-from mixer_core.loudness import normalize_lufs
-from mixer_core.rendering import render_example
+from mixer_core.language.grammar import ToolCall
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 

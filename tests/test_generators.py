@@ -9,9 +9,9 @@ import librosa
 import numpy as np
 import pytest
 
-from mixer_core.audio_io import read_audio
+from mixer_core.audio.io import read_audio
 from mixer_core.config import GeneratorConfig
-from mixer_core.generators import (
+from mixer_core.data.generator import (
     PEAK_CEILING,
     STEMS,
     ArtistStyle,

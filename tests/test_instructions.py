@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from mixer_core.instructions import (
+from mixer_core.language.grammar import (
     CanonicalPrefix,
     InstructionError,
     ToolCall,
@@ -14,7 +14,7 @@ from mixer_core.instructions import (
     format_value,
     parse,
 )
-from mixer_core.registry import REGISTRY, TOOLS
+from mixer_core.language.registry import REGISTRY, TOOLS
 from tests.strategies import programs
 
 SEED = "change_volume(db=-3.0) apply_eq(low_gain=2.0, mid_gain=-1.0, high_gain=1.5) apply_reverb()"

@@ -9,8 +9,7 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from mixer_core.generators import generate_song
-from mixer_core.loudness import (
+from mixer_core.audio.loudness import (
     DBFS_FLOOR,
     LUFS_FLOOR,
     integrated_lufs,
@@ -19,6 +18,7 @@ from mixer_core.loudness import (
     peak_dbfs,
     rms_dbfs,
 )
+from mixer_core.data.generator import generate_song
 
 
 def _sine(freq: float, seconds: float, rate: int, amplitude: float = 1.0) -> np.ndarray:

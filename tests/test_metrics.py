@@ -10,10 +10,8 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from mixer_core import instructions
-from mixer_core.instructions import ToolCall
-from mixer_core.loudness import integrated_lufs
-from mixer_core.metrics import (
+from mixer_core.audio.loudness import integrated_lufs
+from mixer_core.evaluation.metrics import (
     MRSTFT,
     MRSTFT_FFT_SIZES,
     MRSTFT_HOP_SIZES,
@@ -31,6 +29,8 @@ from mixer_core.metrics import (
     tool_set_f1,
     valid_call_rate,
 )
+from mixer_core.language import grammar
+from mixer_core.language.grammar import ToolCall
 from tests.strategies import programs
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
@@ -132,7 +132,7 @@ def test_recovery_of_no_op_is_zero_and_scale_free(d_noop: list[float], scale: fl
 
 
 def _calls(text: str) -> list[ToolCall]:
-    return instructions.parse(text)
+    return grammar.parse(text)
 
 
 def test_tool_set_f1_edge_cases() -> None:
@@ -192,8 +192,8 @@ def test_valid_call_rate_counts_the_share_that_parses() -> None:
 @settings(max_examples=50, deadline=None)
 @given(programs(on_grid=False))
 def test_every_in_range_program_is_valid_as_calls_and_as_text(program: list[ToolCall]) -> None:
-    assert valid_call_rate([program, instructions.format(program)]) == 1.0
-    calls, _ = read_prediction(instructions.format(program))
+    assert valid_call_rate([program, grammar.format(program)]) == 1.0
+    calls, _ = read_prediction(grammar.format(program))
     assert calls == program
 
 

@@ -10,9 +10,9 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from mixer_core.instructions import InstructionError, ToolCall, parse
-from mixer_core.mixing_tools import MixingTools
-from mixer_core.registry import REGISTRY, TOOLS
+from mixer_core.language.grammar import InstructionError, ToolCall, inverse_calls, parse
+from mixer_core.language.registry import REGISTRY, TOOLS
+from mixer_core.tools.mixing_tools import MixingTools
 from tests.strategies import any_value, grid_value, programs
 
 TOOLS_ = MixingTools()
@@ -44,7 +44,7 @@ def error_db(output: np.ndarray, reference: np.ndarray) -> float:
 
 def round_trip_db(audio: np.ndarray, sr: int, call: ToolCall) -> tuple[float, float]:
     """(error after the call, error after the call then the registry's inverse)."""
-    inverse = call.tool.inverse(call.resolved())
+    inverse = inverse_calls(call)
     assert inverse is not None
     distorted = TOOLS_.apply(audio, sr, [call])
     restored = TOOLS_.apply(distorted, sr, inverse)
@@ -126,7 +126,7 @@ def test_approximate_inverses_reduce_the_error(call: ToolCall) -> None:
     sr = 22050
     audio = music(sr, seed=2)
     distorted = TOOLS_.apply(audio, sr, [call])
-    restored = TOOLS_.apply(distorted, sr, call.tool.inverse(call.resolved()))
+    restored = TOOLS_.apply(distorted, sr, inverse_calls(call))
     assert spectral_error_db(restored, audio) < spectral_error_db(distorted, audio) - 1.0
 
 

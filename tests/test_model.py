@@ -12,14 +12,15 @@ from hypothesis import given, settings
 from transformers import ClapConfig, ClapFeatureExtractor, ClapModel
 
 from mixer_core.config import MixerConfig
-from mixer_core.instructions import format as format_program
-from mixer_core.instructions import parse, value_spans
+from mixer_core.language.grammar import format as format_program
+from mixer_core.language.grammar import parse, value_spans
 from mixer_core.model import (
     MixerModel,
     ModelConfigError,
     ModelLoadError,
     build_domain_tokenizer,
     load_mixer,
+    save_mixer,
 )
 from mixer_core.model.features import ClapLogMel, LevelFeatures
 from mixer_core.model.mixer_model import IGNORE_INDEX
@@ -485,7 +486,7 @@ def test_audio_encoder_from_a_clap_checkpoint(tmp_path):
     model.eval()
     with torch.no_grad():
         expected = model(**batch).logits
-    loaded = load_mixer(model.save(tmp_path / "saved"))
+    loaded = load_mixer(save_mixer(model, tmp_path / "saved"))
     with torch.no_grad():
         assert torch.equal(loaded(**batch).logits, expected)
 

@@ -18,10 +18,10 @@ from dagster import AssetMaterialization, DagsterInstance, build_asset_check_con
 from assets.augmentation_manifest import augmentation_manifest
 from assets.evaluation import mixer_evaluation, model_beats_noop
 from assets.training import LATEST_POINTER, mixer_lora
-from mixer_core.audio_io import read_audio
+from mixer_core.audio.io import read_audio
 from mixer_core.config import ConfigError, load_config
-from mixer_core.instructions import parse
-from mixer_core.promotion import Scores, decide
+from mixer_core.evaluation.promotion import Scores, decide
+from mixer_core.language.grammar import parse
 from pipelines.definitions import ASSET_CHECKS, ASSETS, defs
 from pipelines.partitions import ARTIST_PARTITIONS_NAME
 from pipelines.resources import MixerConfigResource, MlflowResource, PathsResource

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 import torch
 
-from mixer_core.instructions import parse
-from mixer_core.model import MixerModel, load_mixer
+from mixer_core.language.grammar import parse
+from mixer_core.model import MixerModel, load_mixer, save_mixer
 from tests.test_model import PROMPTS, RATE, TARGETS, noise_audio, tiny_config
 
 pytestmark = [
@@ -42,7 +42,7 @@ def test_generation_on_cuda_matches_cpu(model, tmp_path):
         texts = model.generate_programs(audio, RATE, prompts, temperature=1.0, seed=0)
     for text in texts:
         parse(text)
-    cpu = load_mixer(model.save(tmp_path / "m"), device="cpu")
+    cpu = load_mixer(save_mixer(model, tmp_path / "m"), device="cpu")
     on_gpu = load_mixer(tmp_path / "m", device="cuda")
     batch = on_gpu.prepare_batch(audio, RATE, prompts, [*TARGETS, "apply_reverb()"])
     with torch.no_grad():

@@ -7,8 +7,8 @@ import pytest
 import torch
 import yaml
 
-from mixer_core.instructions import ToolCall
-from mixer_core.model import MixerModel, MixerPredictor, ModelLoadError, load_mixer
+from mixer_core.language.grammar import ToolCall
+from mixer_core.model import MixerModel, MixerPredictor, ModelLoadError, load_mixer, save_mixer
 from mixer_core.model.persistence import read_saved_config
 from tests.test_constrained_decoding import write_pretrained_decoder
 from tests.test_model import PROMPTS, RATE, TARGETS, noise_audio, tiny_config
@@ -32,7 +32,7 @@ def train_a_little(model: MixerModel, steps: int = 3) -> dict[str, torch.Tensor]
 def saved(tmp_path_factory):
     model = MixerModel.from_config(tiny_config(), RATE, seed=2)
     batch = train_a_little(model)
-    folder = model.save(tmp_path_factory.mktemp("models") / "mixer")
+    folder = save_mixer(model, tmp_path_factory.mktemp("models") / "mixer")
     return model, batch, folder
 
 
@@ -88,7 +88,7 @@ def test_saving_over_an_existing_folder_replaces_it(saved, tmp_path):
     target = tmp_path / "again"
     target.mkdir()
     (target / "stale.txt").write_text("old")
-    model.save(target)
+    save_mixer(model, target)
     assert not (target / "stale.txt").exists()
     assert (target / "mixer_config.yaml").is_file()
 
@@ -105,7 +105,7 @@ def test_pretrained_decoder_round_trip(tmp_path):
     base = write_pretrained_decoder(tmp_path / "tiny-mistral")
     model = MixerModel.from_config(tiny_config(decoder={"path": str(base)}), RATE, seed=0)
     batch = train_a_little(model)
-    folder = model.save(tmp_path / "saved")
+    folder = save_mixer(model, tmp_path / "saved")
     assert not (folder / "decoder").exists(), "a pretrained base is referenced, not copied"
     loaded = load_mixer(folder)
     with torch.no_grad():

@@ -9,18 +9,18 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from mixer_core.instructions import ToolCall
-from mixer_core.prompts import (
+from mixer_core.data.prompts import (
     GENERIC_FIX_PROMPTS,
     describe_problems,
     fix_prompt,
     instruct_prompt,
 )
-from mixer_core.registry import REGISTRY, TOOLS
+from mixer_core.language.grammar import ToolCall
+from mixer_core.language.registry import REGISTRY, TOOLS
 from tests.strategies import programs
 
 # A clearly audible setting of every tool; a tool added to the registry without an
-# entry here (and wording in mixer_core/prompts.py) fails test_every_tool_is_covered.
+# entry here (and wording in mixer_core/data/prompts.py) fails test_every_tool_is_covered.
 STRONG = {
     "change_volume": {"db": -9.0},
     "apply_eq": {

@@ -6,11 +6,11 @@ import numpy as np
 import pytest
 import torch
 
-from mixer_core.augmentation import Recipe, sample_recipes
+from mixer_core.audio.loudness import integrated_lufs
 from mixer_core.config import AugmentationConfig
-from mixer_core.loudness import integrated_lufs
-from mixer_core.mixing_tools import MixingTools
-from mixer_core.rendering import render_batch, render_example
+from mixer_core.data.augmentation import Recipe, sample_recipes
+from mixer_core.data.rendering import render_batch, render_example
+from mixer_core.tools.mixing_tools import MixingTools
 
 SR = 22050
 REFERENCE_LUFS = -20.0

@@ -11,10 +11,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from mixer_core.audio_io import AudioFileError, read_audio, write_audio
+from mixer_core.audio.io import AudioFileError, read_audio, write_audio
 from mixer_core.config import DataConfig
-from mixer_core.generators import generate_song
-from mixer_core.segmenting import (
+from mixer_core.data.generator import generate_song
+from mixer_core.data.segmenting import (
     SEGMENT_COLUMNS,
     iter_segments,
     read_segment_index,

@@ -14,7 +14,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from mixer_core.config import SplitConfig
-from mixer_core.splits import (
+from mixer_core.data.splits import (
     SPLITS,
     assign_split,
     assign_split_by_artist,
@@ -37,7 +37,8 @@ def test_assignment_is_stable(artist: str, song: str) -> None:
 def test_assignment_does_not_depend_on_python_hash_salt() -> None:
     songs = [(f"artist{i % 7}", f"song {i}") for i in range(40)]
     code = (
-        "from mixer_core.config import SplitConfig; from mixer_core.splits import assign_split; "
+        "from mixer_core.config import SplitConfig; "
+        "from mixer_core.data.splits import assign_split; "
         f"print(','.join(assign_split(a, s, SplitConfig()) for a, s in {songs!r}))"
     )
     out = subprocess.run(

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from mixer_core.promotion import Scores, already_champion, decide
+from mixer_core.evaluation.promotion import Scores, already_champion, decide
 from pipelines.pyfunc import version_source
 from pipelines.resources import MlflowResource
 from pipelines.tracking import CHALLENGER, CHAMPION, flatten

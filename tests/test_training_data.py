@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 import torch
 
-from mixer_core.audio_io import read_audio
+from mixer_core.audio.io import read_audio
 from mixer_core.config import Config
 from mixer_core.training.data import (
     DatasetError,

@@ -20,8 +20,8 @@ import soundfile as sf
 import torch
 from transformers import AutoTokenizer, BertConfig, BertModel
 
-from mixer_core.augmentation import sample_recipes
 from mixer_core.config import Config, load_config
+from mixer_core.data.augmentation import sample_recipes
 from mixer_core.model.text_encoder import default_text_encoder_path
 
 SONG_SPLITS = {"song_0": "train", "song_1": "train", "song_2": "val", "song_3": "test"}

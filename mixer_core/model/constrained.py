@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 import torch
 from transformers import PreTrainedTokenizerBase
 
-from mixer_core.instructions import CanonicalPrefix, open_value
+from mixer_core.language.grammar import CanonicalPrefix, open_value
 from mixer_core.model.decoder import Decoder
 from mixer_core.model.value_head import SLOT_INDEX
 

@@ -17,8 +17,8 @@ import torch
 from torch import nn
 from transformers.audio_utils import mel_filter_bank
 
-from mixer_core.loudness import lufs_torch
-from mixer_core.registry import REGISTRY
+from mixer_core.audio.loudness import lufs_torch
+from mixer_core.language.registry import REGISTRY
 
 _POWER_FLOOR = 1e-10
 _EQ = REGISTRY["apply_eq"]

@@ -15,15 +15,13 @@ import contextlib
 import logging
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from pathlib import Path
 
 import torch
 from torch import nn
 from torch.nn import functional as F
 
 from mixer_core.config import MixerConfig
-from mixer_core.instructions import CanonicalPrefix, ToolCall, parse
-from mixer_core.mixing_tools import MixingTools
+from mixer_core.language.grammar import CanonicalPrefix, ToolCall, parse
 from mixer_core.model.audio_encoder import AudioEncoder
 from mixer_core.model.constrained import ValueWriter, constrained_generate
 from mixer_core.model.decoder import Decoder
@@ -31,6 +29,7 @@ from mixer_core.model.features import LevelFeatures, fft_resample
 from mixer_core.model.fusion import PrefixFusion
 from mixer_core.model.text_encoder import TextEncoder
 from mixer_core.model.value_head import SLOTS, ValueHead, value_loss, value_targets
+from mixer_core.tools.mixing_tools import MixingTools
 
 logger = logging.getLogger(__name__)
 
@@ -511,8 +510,3 @@ class MixerModel(nn.Module):
             return [SLOTS[s].text(float(u)) for s, u in zip(slots, units.tolist(), strict=True)]
 
         return write
-
-    def save(self, folder: Path) -> Path:
-        from mixer_core.model.persistence import save_mixer
-
-        return save_mixer(self, folder)

@@ -15,7 +15,7 @@ import numpy as np
 import soxr
 import torch
 
-from mixer_core.instructions import ToolCall, parse
+from mixer_core.language.grammar import ToolCall, parse
 from mixer_core.model.mixer_model import MixerModel
 from mixer_core.model.persistence import load_mixer
 

@@ -36,9 +36,9 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from mixer_core.instructions import format_value, value_spans
+from mixer_core.language.grammar import format_value, value_spans
+from mixer_core.language.registry import TOOLS, Param
 from mixer_core.model.prompt_numbers import FEATURES
-from mixer_core.registry import TOOLS, Param
 
 LOG_UNITS = ("Hz", "ms")
 

@@ -21,9 +21,9 @@ import pandas as pd
 import torch
 from torch.utils.data import Dataset
 
-from mixer_core.audio_io import read_audio
-from mixer_core.augmentation import Recipe
-from mixer_core.segmenting import read_segment_index
+from mixer_core.audio.io import read_audio
+from mixer_core.data.augmentation import Recipe
+from mixer_core.data.segmenting import read_segment_index
 
 MANIFESTS_DIRNAME = "_manifests"
 TRAINABLE_SPLITS = ("train", "val")

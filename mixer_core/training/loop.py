@@ -29,11 +29,11 @@ import pandas as pd
 import torch
 from tqdm import tqdm
 
-from mixer_core.augmentation import Recipe
 from mixer_core.config import Config, TrainingConfig
-from mixer_core.model import MixerModel, format_trainable_summary
+from mixer_core.data.augmentation import Recipe
+from mixer_core.data.rendering import render_batch
+from mixer_core.model import MixerModel, format_trainable_summary, save_mixer
 from mixer_core.model.mixer_model import MixerOutput
-from mixer_core.rendering import render_batch
 from mixer_core.training.checkpoint import (
     TrainingState,
     check_checkpoint_config,
@@ -528,7 +528,7 @@ def train(
     elif checkpointed_at != state.step:
         checkpoint()
     model.eval()
-    model_dir = model.save(output_dir / MODEL_DIRNAME)
+    model_dir = save_mixer(model, output_dir / MODEL_DIRNAME)
     (output_dir / HISTORY_FILENAME).write_text(json.dumps(state.history, indent=1))
     if state.history:
         plot_loss_curve(state.history, output_dir / LOSS_CURVE_FILENAME)

@@ -29,7 +29,7 @@ from dagster import DagsterInstance
 from mlflow.tracking import MlflowClient
 
 from mixer_core.config import SplitConfig
-from mixer_core.splits import unit_hash
+from mixer_core.data.splits import unit_hash
 from pipelines.partitions import ARTIST_PARTITIONS_NAME
 from pipelines.resources import MlflowResource
 from pipelines.tracking import CHALLENGER

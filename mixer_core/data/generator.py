@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 import scipy.signal
 
-from mixer_core.audio_io import write_audio
+from mixer_core.audio.io import write_audio
 from mixer_core.config import GeneratorConfig
 
 STEMS: tuple[str, ...] = ("drums", "bass", "pad", "lead")

@@ -23,9 +23,9 @@ from functools import cache
 import numpy as np
 import torch
 
-from mixer_core.augmentation import Recipe
-from mixer_core.loudness import LUFS_FLOOR, lufs_torch, normalize_lufs
-from mixer_core.mixing_tools import MixingTools
+from mixer_core.audio.loudness import LUFS_FLOOR, lufs_torch, normalize_lufs
+from mixer_core.data.augmentation import Recipe
+from mixer_core.tools.mixing_tools import MixingTools
 
 
 @cache

@@ -21,10 +21,10 @@ import auraloss
 import numpy as np
 import torch
 
-from mixer_core import instructions
-from mixer_core.instructions import InstructionError, ToolCall
-from mixer_core.loudness import integrated_lufs
-from mixer_core.registry import REGISTRY
+from mixer_core.audio.loudness import integrated_lufs
+from mixer_core.language import grammar
+from mixer_core.language.grammar import InstructionError, ToolCall
+from mixer_core.language.registry import REGISTRY
 
 AudioLike = np.ndarray | torch.Tensor
 
@@ -217,12 +217,12 @@ def read_prediction(prediction: str | Sequence[ToolCall]) -> tuple[list[ToolCall
         text = prediction
     else:
         try:
-            text = instructions.format(prediction)
+            text = grammar.format(prediction)
         except KeyError:
             names = ", ".join(str(getattr(call, "name", call)) for call in prediction)
             return None, f"<unknown tool among: {names}>"
     try:
-        return instructions.parse(text), text
+        return grammar.parse(text), text
     except InstructionError:
         return None, text
 

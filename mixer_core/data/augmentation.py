@@ -8,7 +8,7 @@ manifest between runs. Rendering audio from a recipe needs no randomness.
 Programs in recipes are canonical: each call states only its arguments that differ from
 the registry default (so ``change_volume(db=0.0)`` is written ``change_volume()``),
 except the corrections a fix always states (below), and the text is
-``instructions.format`` of the calls, so ``format(parse(t)) == t``.
+``grammar.format`` of the calls, so ``format(parse(t)) == t``.
 
 The target of a "fix" recipe undoes its chain. Tools do not commute (a compressor
 before a gain is not a gain before the compressor), so the inverse of
@@ -42,11 +42,11 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from mixer_core import instructions
 from mixer_core.config import AugmentationConfig, ToolAugmentation
-from mixer_core.instructions import ToolCall
-from mixer_core.prompts import fix_prompt, instruct_prompt
-from mixer_core.registry import REGISTRY, TOOLS, Param, Tool
+from mixer_core.data.prompts import fix_prompt, instruct_prompt
+from mixer_core.language import grammar
+from mixer_core.language.grammar import ToolCall
+from mixer_core.language.registry import REGISTRY, TOOLS, Param, Tool
 
 Mode = Literal["fix", "instruct"]
 MODES: tuple[Mode, ...] = ("fix", "instruct")
@@ -79,10 +79,10 @@ class Recipe:
             raise ValueError(f"recipe {self.recipe_id}: mode {self.mode!r} is not one of {MODES}")
 
     def chain_calls(self) -> list[ToolCall]:
-        return instructions.parse(self.chain)
+        return grammar.parse(self.chain)
 
     def target_calls(self) -> list[ToolCall]:
-        return instructions.parse(self.target)
+        return grammar.parse(self.target)
 
     def to_row(self) -> dict[str, Any]:
         return {
@@ -145,10 +145,9 @@ def inverse_chain(calls: Sequence[ToolCall]) -> list[ToolCall]:
     """The registry inverses of ``calls`` in reverse order (see the module docstring)."""
     undo: list[ToolCall] = []
     for call in reversed(calls):
-        tool = call.tool
-        inverse = tool.inverse(call.resolved()) if tool.inverse else None
+        inverse = grammar.inverse_calls(call)
         if inverse is None:
-            raise ValueError(f"{instructions.format([call])} has no inverse in the registry")
+            raise ValueError(f"{grammar.format([call])} has no inverse in the registry")
         undo.extend(inverse)
     return canonical_calls(undo)
 
@@ -190,7 +189,7 @@ def fix_target(chain: Sequence[ToolCall]) -> list[ToolCall]:
     if repeated:
         raise ValueError(
             f"fix_target: {', '.join(repeated)} occurs more than once in "
-            f"{instructions.format(chain)!r}"
+            f"{grammar.format(chain)!r}"
         )
     corrections = {call.name: call for call in chain if call.name in stated}
     target = inverse_chain([call for call in chain if call.name not in stated])
@@ -225,7 +224,7 @@ def _draw_call(
                 low, high = spec.params[param.name]
                 args[param.name] = _draw_value(param, low, high, rng)
         call = canonical_calls([ToolCall(tool.name, args)])[0]
-        if not invertible or (tool.inverse and tool.inverse(call.resolved()) is not None):
+        if not invertible or grammar.inverse_calls(call) is not None:
             return call
     return None
 
@@ -296,11 +295,11 @@ def sample_recipes(
         length = cfg.chain_length.min + math.floor(rng.random() * span)
         if mode == "fix":
             chain = _draw_chain(invertible, length, rng, invertible=True)
-            target = instructions.format(fix_target(chain))
+            target = grammar.format(fix_target(chain))
             prompt = fix_prompt(chain, rng, name_problem=rng.random() < cfg.named_problem_ratio)
         else:
             chain = _draw_chain(enabled, length, rng, invertible=False)
-            target = instructions.format(chain)
+            target = grammar.format(chain)
             prompt = instruct_prompt(chain, rng)
         recipes.append(
             Recipe(
@@ -308,7 +307,7 @@ def sample_recipes(
                 segment_id=segment_id,
                 seed=seed,
                 mode=mode,
-                chain=instructions.format(chain),
+                chain=grammar.format(chain),
                 target=target,
                 prompt=prompt,
                 families=tuple(dict.fromkeys(call.tool.family for call in chain)),

@@ -27,9 +27,13 @@ import numpy as np
 import pandas as pd
 from tqdm.auto import tqdm
 
-from mixer_core.audio_io import AUDIO_SUFFIXES, PYDUB_SUFFIXES, AudioFileError, read_audio
-from mixer_core.augmentation import Recipe, sample_recipes
-from mixer_core.baselines import (
+from mixer_core.audio.io import AUDIO_SUFFIXES, PYDUB_SUFFIXES, AudioFileError, read_audio
+from mixer_core.audio.loudness import integrated_lufs, normalize_lufs
+from mixer_core.config import Config, DataConfig
+from mixer_core.data.augmentation import Recipe, sample_recipes
+from mixer_core.data.rendering import render_example
+from mixer_core.data.segmenting import configured_segments
+from mixer_core.evaluation.baselines import (
     DEFAULT_MAX_FIT_EXAMPLES,
     HeuristicBaseline,
     NoOpBaseline,
@@ -37,10 +41,7 @@ from mixer_core.baselines import (
     band_levels_db,
     evenly_spaced,
 )
-from mixer_core.config import Config, DataConfig
-from mixer_core.instructions import ToolCall
-from mixer_core.loudness import integrated_lufs, normalize_lufs
-from mixer_core.metrics import (
+from mixer_core.evaluation.metrics import (
     lufs_error,
     mrstft_distance,
     parameter_errors,
@@ -52,9 +53,8 @@ from mixer_core.metrics import (
     recovery_pooled_interval,
     tool_set_f1,
 )
-from mixer_core.mixing_tools import MixingTools
-from mixer_core.rendering import render_example
-from mixer_core.segmenting import configured_segments
+from mixer_core.language.grammar import ToolCall
+from mixer_core.tools.mixing_tools import MixingTools
 
 PARAM_PREFIX = "param_error."
 NO_FAMILY = "none"

@@ -12,8 +12,8 @@ from collections.abc import Sequence
 import numpy as np
 import torch
 
-from mixer_core.instructions import ToolCall, parse
-from mixer_core.registry import REGISTRY
+from mixer_core.language.grammar import ToolCall, parse
+from mixer_core.language.registry import REGISTRY
 
 MIN_SAMPLE_RATE = 8000
 

@@ -19,12 +19,12 @@ from typing import Any
 
 import numpy as np
 
-from mixer_core.augmentation import Recipe
-from mixer_core.instructions import ToolCall
-from mixer_core.loudness import LUFS_FLOOR, integrated_lufs
-from mixer_core.metrics import mrstft_distance
-from mixer_core.mixing_tools import MixingTools
-from mixer_core.registry import REGISTRY
+from mixer_core.audio.loudness import LUFS_FLOOR, integrated_lufs
+from mixer_core.data.augmentation import Recipe
+from mixer_core.evaluation.metrics import mrstft_distance
+from mixer_core.language.grammar import ToolCall
+from mixer_core.language.registry import REGISTRY
+from mixer_core.tools.mixing_tools import MixingTools
 
 _EQ = REGISTRY["apply_eq"]
 _VOLUME = REGISTRY["change_volume"]

@@ -17,8 +17,8 @@ import random
 from collections.abc import Callable, Mapping, Sequence
 from typing import TypeVar
 
-from mixer_core.instructions import ToolCall, format_value
-from mixer_core.registry import REGISTRY
+from mixer_core.language.grammar import ToolCall, format_value
+from mixer_core.language.registry import REGISTRY
 
 _Wording = TypeVar("_Wording")
 
@@ -543,7 +543,7 @@ def _wording(table: Mapping[str, _Wording], name: str, kind: str) -> _Wording:
         return table[name]
     except KeyError:
         raise ValueError(
-            f"mixer_core/prompts.py: no {kind} wording for tool {name!r}; add it there"
+            f"mixer_core/data/prompts.py: no {kind} wording for tool {name!r}; add it there"
         ) from None
 
 

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from functools import cache
 
-from mixer_core.registry import REGISTRY, TOOLS, Param, Tool
+from mixer_core.language.registry import REGISTRY, TOOLS, Param, Tool
 
 
 class InstructionError(ValueError):
@@ -56,6 +56,13 @@ class ToolCall:
 
     def __str__(self) -> str:
         return format([self])
+
+
+def inverse_calls(call: ToolCall) -> list[ToolCall] | None:
+    """The registry's undo of ``call`` at its resolved values (``None``: no inverse there)."""
+    tool = call.tool
+    specs = tool.inverse(call.resolved()) if tool.inverse else None
+    return None if specs is None else [ToolCall(name, args) for name, args in specs]
 
 
 _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")

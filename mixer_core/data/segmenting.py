@@ -17,9 +17,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from mixer_core.audio_io import read_audio, write_audio
+from mixer_core.audio.io import read_audio, write_audio
+from mixer_core.audio.loudness import integrated_lufs, peak_dbfs, rms_dbfs
 from mixer_core.config import DataConfig
-from mixer_core.loudness import integrated_lufs, peak_dbfs, rms_dbfs
 
 SEGMENT_COLUMNS: list[str] = [
     "segment_id",

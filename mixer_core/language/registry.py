@@ -17,10 +17,11 @@ from mixer_core.dsp import dynamics, filters, level, space
 if TYPE_CHECKING:
     import torch
 
-    from mixer_core.instructions import ToolCall
-
 DspFn = Callable[..., "torch.Tensor"]
-InverseFn = Callable[[Mapping[str, float]], "list[ToolCall] | None"]
+# A call as plain data, (tool name, arguments): the registry sits below the grammar that
+# defines ``ToolCall``, so inverses speak in these and ``grammar.inverse_calls`` wraps them.
+CallSpec = tuple[str, dict[str, float]]
+InverseFn = Callable[[Mapping[str, float]], "list[CallSpec] | None"]
 
 
 @dataclass(frozen=True)
@@ -118,21 +119,19 @@ class Tool:
         }
 
 
-def _call(name: str, **args: float) -> ToolCall:
-    from mixer_core.instructions import ToolCall
-
-    return ToolCall(name, dict(args))
+def _call(name: str, **args: float) -> CallSpec:
+    return (name, dict(args))
 
 
 def _gain_param(name: str, description: str) -> Param:
     return Param(name, "dB", -24.0, 24.0, 0.0, 0.1, description)
 
 
-def _invert_volume(p: Mapping[str, float]) -> list[ToolCall]:
+def _invert_volume(p: Mapping[str, float]) -> list[CallSpec]:
     return [_call("change_volume", db=-p["db"])]
 
 
-def _invert_eq(p: Mapping[str, float]) -> list[ToolCall]:
+def _invert_eq(p: Mapping[str, float]) -> list[CallSpec]:
     return [
         _call(
             "apply_eq",
@@ -152,15 +151,15 @@ def _invert_eq(p: Mapping[str, float]) -> list[ToolCall]:
 _FILTER_UNDO_DB = 12.0
 
 
-def _invert_high_pass(p: Mapping[str, float]) -> list[ToolCall]:
+def _invert_high_pass(p: Mapping[str, float]) -> list[CallSpec]:
     return [_call("apply_eq", low_gain=_FILTER_UNDO_DB, low_freq=p["freq"])]
 
 
-def _invert_low_pass(p: Mapping[str, float]) -> list[ToolCall]:
+def _invert_low_pass(p: Mapping[str, float]) -> list[CallSpec]:
     return [_call("apply_eq", high_gain=_FILTER_UNDO_DB, high_freq=p["freq"])]
 
 
-def _invert_compress(p: Mapping[str, float]) -> list[ToolCall]:
+def _invert_compress(p: Mapping[str, float]) -> list[CallSpec]:
     calls = []
     if p["makeup_db"] != 0.0:
         calls.append(_call("change_volume", db=-p["makeup_db"]))
@@ -176,7 +175,7 @@ def _invert_compress(p: Mapping[str, float]) -> list[ToolCall]:
     return calls
 
 
-def _invert_expand(p: Mapping[str, float]) -> list[ToolCall]:
+def _invert_expand(p: Mapping[str, float]) -> list[CallSpec]:
     return [
         _call(
             "compress",
@@ -188,11 +187,11 @@ def _invert_expand(p: Mapping[str, float]) -> list[ToolCall]:
     ]
 
 
-def _invert_pan(p: Mapping[str, float]) -> list[ToolCall]:
+def _invert_pan(p: Mapping[str, float]) -> list[CallSpec]:
     return [_call("pan", position=-p["position"])]
 
 
-def _invert_width(p: Mapping[str, float]) -> list[ToolCall] | None:
+def _invert_width(p: Mapping[str, float]) -> list[CallSpec] | None:
     if p["width"] == 0.0:
         return None
     inverse = round(1.0 / p["width"], 2)
@@ -382,7 +381,8 @@ def registry_markdown() -> str:
     lines = [
         "# Mixing tools",
         "",
-        "Generated from `mixer_core/registry.py` by `mixer tools --markdown`; do not edit.",
+        "Generated from `mixer_core/language/registry.py` by `mixer tools --markdown`; "
+        "do not edit.",
         "",
     ]
     for tool in TOOLS:
