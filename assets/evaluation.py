@@ -31,12 +31,8 @@ from assets.metadata import markdown_table
 from assets.training import mixer_lora
 from mixer_core.evaluation.baselines import DEFAULT_MAX_FIT_EXAMPLES, NoOpBaseline, OracleBaseline
 from mixer_core.evaluation.promotion import Scores, already_champion, decide
-from mixer_core.evaluation.runner import (
-    EvaluationReport,
-    build_examples,
-    evaluate,
-    fit_heuristic_on_split,
-)
+from mixer_core.evaluation.report import EvaluationReport
+from mixer_core.evaluation.runner import build_examples, evaluate, fit_heuristic_on_split
 from mixer_core.model import MixerPredictor
 from mixer_core.training import load_training_table
 from pipelines.resources import CHAMPION, MixerConfigResource, MlflowResource, PathsResource

@@ -301,7 +301,7 @@ def _mix(args: argparse.Namespace) -> None:
 
 def _evaluate(args: argparse.Namespace) -> None:
     from mixer_core.config import load_config
-    from mixer_core.evaluation.runner import evaluate_folder, find_songs
+    from mixer_core.evaluation.folder import evaluate_folder, find_songs
 
     cfg = load_config(args.config)
     data_dir = Path(args.data_dir)

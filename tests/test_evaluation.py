@@ -25,14 +25,12 @@ from mixer_core.evaluation.baselines import (
     OracleBaseline,
     evenly_spaced,
 )
+from mixer_core.evaluation.folder import evaluate_folder
+from mixer_core.evaluation.report import PARAM_PREFIX, SUMMARY_COLUMNS, EvaluationReport
 from mixer_core.evaluation.runner import (
-    PARAM_PREFIX,
-    SUMMARY_COLUMNS,
     EvalExample,
-    EvaluationReport,
     build_examples,
     evaluate,
-    evaluate_folder,
     fit_heuristic,
     fit_heuristic_on_split,
 )

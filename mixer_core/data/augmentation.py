@@ -188,8 +188,7 @@ def fix_target(chain: Sequence[ToolCall]) -> list[ToolCall]:
     repeated = sorted({name for name in names if names.count(name) > 1})
     if repeated:
         raise ValueError(
-            f"fix_target: {', '.join(repeated)} occurs more than once in "
-            f"{grammar.format(chain)!r}"
+            f"fix_target: {', '.join(repeated)} occurs more than once in {grammar.format(chain)!r}"
         )
     corrections = {call.name: call for call in chain if call.name in stated}
     target = inverse_chain([call for call in chain if call.name not in stated])
