@@ -34,7 +34,7 @@ from mixer_core.data.rendering import render_batch
 from mixer_core.data.segmenting import write_artist_segments
 from mixer_core.model import MixerModel
 from mixer_core.training import RecipeDataset, collate, load_training_table, train
-from mixer_core.training.loop import epoch_plan
+from mixer_core.training.schedule import epoch_plan
 
 
 def _peak_rss_mb() -> float:

@@ -20,7 +20,7 @@ from mixer_core.language.registry import REGISTRY, TOOLS
 from tests.strategies import programs
 
 # A clearly audible setting of every tool; a tool added to the registry without an
-# entry here (and wording in mixer_core/data/prompts.py) fails test_every_tool_is_covered.
+# entry here (and wording in mixer_core/data/prompts/) fails test_every_tool_is_covered.
 STRONG = {
     "change_volume": {"db": -9.0},
     "apply_eq": {
@@ -87,7 +87,7 @@ def test_every_tool_is_covered() -> None:
 
 
 def test_a_tool_without_wording_is_a_clear_error() -> None:
-    with pytest.raises(ValueError, match=r"prompts\.py.*'warp'"):
+    with pytest.raises(ValueError, match=r"data/prompts.*'warp'"):
         instruct_prompt([ToolCall("warp")], random.Random(0))
 
 

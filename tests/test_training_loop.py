@@ -15,13 +15,9 @@ from mixer_core.model import MixerModel
 from mixer_core.training import loop
 from mixer_core.training.checkpoint import CheckpointError, checkpoint_dir
 from mixer_core.training.data import load_training_table
-from mixer_core.training.loop import (
-    LearningRateSchedule,
-    TrainingCallbacks,
-    TrainingError,
-    epoch_plan,
-    train,
-)
+from mixer_core.training.device import TrainingError
+from mixer_core.training.loop import TrainingCallbacks, train
+from mixer_core.training.schedule import LearningRateSchedule, epoch_plan
 from tests.training_fixtures import make_processed_tree, tiny_training_config
 
 

@@ -12,15 +12,10 @@ from mixer_core.training.data import (
     load_training_table,
     write_dataset_file,
 )
-from mixer_core.training.loop import (
-    LearningRateSchedule,
-    TrainingCallbacks,
-    TrainingError,
-    TrainingResult,
-    plot_loss_curve,
-    resolve_device,
-    train,
-)
+from mixer_core.training.device import TrainingError, resolve_device
+from mixer_core.training.loop import TrainingCallbacks, TrainingResult, train
+from mixer_core.training.reporting import plot_loss_curve
+from mixer_core.training.schedule import LearningRateSchedule
 
 __all__ = [
     "CheckpointError",

@@ -18,7 +18,6 @@ import json
 import logging
 import math
 import random
-import sys
 import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import AbstractContextManager, nullcontext
@@ -27,7 +26,6 @@ from pathlib import Path
 
 import pandas as pd
 import torch
-from tqdm import tqdm
 
 from mixer_core.config import Config, TrainingConfig
 from mixer_core.data.augmentation import Recipe
@@ -42,7 +40,10 @@ from mixer_core.training.checkpoint import (
     save_checkpoint,
 )
 from mixer_core.training.data import RecipeDataset, collate
+from mixer_core.training.device import TrainingError, autocast_dtype, resolve_device
 from mixer_core.training.input_cache import InputCache
+from mixer_core.training.reporting import plot_loss_curve, progress_bar, record
+from mixer_core.training.schedule import LearningRateSchedule, epoch_plan
 
 log = logging.getLogger(__name__)
 
@@ -51,10 +52,6 @@ HISTORY_FILENAME = "history.json"
 LOSS_CURVE_FILENAME = "loss_curve.png"
 # the parts of the loss reported beside it (MixerOutput attributes)
 LOSS_PARTS = ("token_loss", "value_loss")
-
-
-class TrainingError(RuntimeError):
-    """Training cannot go on; the message names the step and the reason."""
 
 
 @dataclass
@@ -78,96 +75,6 @@ class TrainingResult:
     skipped_nonfinite_steps: int
     history: list[dict[str, float]] = field(default_factory=list)
     elapsed_s: float = 0.0
-
-
-@dataclass(frozen=True)
-class LearningRateSchedule:
-    """Linear warm-up to the peak, then cosine/linear/constant decay to ``min_lr_ratio``.
-
-    A pure function of the step, so the checkpoint needs only the step to restore it
-    and a resumed run with a longer ``max_steps`` stretches the decay accordingly.
-    """
-
-    peak: float
-    warmup_steps: int
-    total_steps: int
-    kind: str
-    min_ratio: float
-
-    @classmethod
-    def from_config(cls, tc: TrainingConfig, total_steps: int) -> LearningRateSchedule:
-        return cls(tc.learning_rate, tc.warmup_steps, total_steps, tc.lr_schedule, tc.min_lr_ratio)
-
-    def __call__(self, step: int, time_progress: float = 0.0) -> float:
-        """Learning rate of optimizer step ``step`` (1-based).
-
-        ``time_progress`` is the share of a wall-clock budget already spent: under
-        ``max_minutes`` the decay follows whichever of steps and time is further along,
-        so a run stopped by its budget has still annealed instead of ending at the peak.
-        """
-        if self.warmup_steps and step <= self.warmup_steps:
-            return self.peak * step / self.warmup_steps
-        if self.kind == "constant":
-            return self.peak
-        span = max(1, self.total_steps - self.warmup_steps)
-        progress = min(1.0, max(0.0, (step - self.warmup_steps) / span, time_progress))
-        if self.kind == "linear":
-            decay = 1.0 - progress
-        else:
-            decay = 0.5 * (1.0 + math.cos(math.pi * progress))
-        return self.peak * (self.min_ratio + (1.0 - self.min_ratio) * decay)
-
-
-def resolve_device(spec: str) -> torch.device:
-    """``auto`` picks CUDA when present; an explicit CUDA device must exist."""
-    if spec == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    try:
-        device = torch.device(spec)
-    except RuntimeError as exc:
-        raise TrainingError(f"default.device: {spec!r} is not a device ({exc})") from None
-    if device.type == "cuda":
-        if not torch.cuda.is_available():
-            raise TrainingError(f"default.device: {spec!r} requested but CUDA is not available")
-        if device.index is not None and device.index >= torch.cuda.device_count():
-            raise TrainingError(
-                f"default.device: {spec!r} but only {torch.cuda.device_count()} CUDA device(s)"
-            )
-    elif device.type != "cpu":
-        raise TrainingError(f"default.device: {spec!r}; expected auto, cpu, cuda or cuda:N")
-    return device
-
-
-def _autocast_dtype(tc: TrainingConfig, device: torch.device) -> torch.dtype | None:
-    if tc.mixed_precision == "no":
-        return None
-    if device.type != "cuda":
-        log.info(
-            "mixed_precision=%s ignored on %s (autocast is CUDA-only here)",
-            tc.mixed_precision,
-            device,
-        )
-        return None
-    if tc.mixed_precision == "bf16" and not torch.cuda.is_bf16_supported():
-        raise TrainingError(f"default.mixed_precision: bf16 is not supported on {device}")
-    return torch.bfloat16 if tc.mixed_precision == "bf16" else torch.float16
-
-
-def epoch_plan(
-    size: int, batch_size: int, accumulation: int, seed: int, epoch: int
-) -> list[list[list[int]]]:
-    """Optimizer steps of one epoch, each a list of micro-batches of dataset indices.
-
-    The order depends only on (seed, epoch), so a resumed run can skip to its position.
-    A short last batch is dropped when the epoch has more than one batch (equal batch
-    shapes, and every example's weight in the loss is the same).
-    """
-    order = list(range(size))
-    random.Random(f"{seed}:{epoch}").shuffle(order)
-    batches = [order[i : i + batch_size] for i in range(0, size, batch_size)]
-    if len(batches) > 1 and len(batches[-1]) < batch_size:
-        batches.pop()
-    return [batches[i : i + accumulation] for i in range(0, len(batches), accumulation)]
 
 
 def _optimizer(model: MixerModel, tc: TrainingConfig) -> torch.optim.AdamW:
@@ -302,7 +209,7 @@ def train(
     output_dir.mkdir(parents=True, exist_ok=True)
     started = time.perf_counter()
     device = resolve_device(tc.device)
-    amp_dtype = _autocast_dtype(tc, device)
+    amp_dtype = autocast_dtype(tc, device)
     torch.manual_seed(tc.seed)
 
     found = find_checkpoint(output_dir) if resume else None
@@ -376,7 +283,7 @@ def train(
         ):
             state.best_val_loss = value
         metrics = _finite_metrics({"val_loss": value, "best_val_loss": state.best_val_loss})
-        _record(state.history, state.step, metrics)
+        record(state.history, state.step, metrics)
         log.info("step %d val_loss %.4f", state.step, value)
         if callbacks.on_eval:
             callbacks.on_eval(state.step, metrics)
@@ -394,7 +301,7 @@ def train(
         if callbacks.on_checkpoint:
             callbacks.on_checkpoint(state.step, path)
 
-    bar = _progress_bar(total_steps, state.step)
+    bar = progress_bar(total_steps, state.step)
     evaluated_at = checkpointed_at = state.step
     consecutive_bad = 0
     window_losses: list[float] = []
@@ -496,7 +403,7 @@ def train(
                             "input_cache_hit_rate": runner.input_cache.hit_rate,
                         }
                     )
-                    _record(state.history, state.step, metrics)
+                    record(state.history, state.step, metrics)
                     bar.set_postfix(loss=metrics.get("loss"), lr=lr)
                     log.info(
                         "step %d/%d %s",
@@ -544,53 +451,3 @@ def train(
         history=state.history,
         elapsed_s=time.perf_counter() - started,
     )
-
-
-def _record(history: list[dict[str, float]], step: int, metrics: dict[str, float]) -> None:
-    """One history entry per step: evaluation metrics join that step's log entry."""
-    if history and history[-1]["step"] == step:
-        history[-1].update(metrics)
-    else:
-        history.append({"step": step, **metrics})
-
-
-def _progress_bar(total: int, initial: int) -> tqdm:
-    return tqdm(
-        total=total,
-        initial=initial,
-        desc="train",
-        unit="step",
-        disable=not sys.stderr.isatty(),
-        dynamic_ncols=True,
-    )
-
-
-def plot_loss_curve(history: Sequence[dict[str, float]], path: Path) -> Path:
-    """Train loss (and its token and value parts) and validation loss against the step,
-    as a PNG (Agg; no display needed)."""
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
-
-    figure = Figure(figsize=(7, 4), dpi=100)
-    FigureCanvasAgg(figure)
-    axes = figure.add_subplot()
-    curves = (
-        ("loss", "train", "-"),
-        ("token_loss", "train: tokens", ":"),
-        ("value_loss", "train: values (unweighted)", ":"),
-        ("val_loss", "validation", "o-"),
-    )
-    for key, label, style in curves:
-        points = [(h["step"], h[key]) for h in history if key in h]
-        if points:
-            steps, values = zip(*points, strict=True)
-            axes.plot(steps, values, style, label=label)
-    axes.set_xlabel("optimizer step")
-    axes.set_ylabel("loss (token cross-entropy + weighted value loss)")
-    axes.grid(alpha=0.3)
-    axes.legend()
-    figure.tight_layout()
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    figure.savefig(path)
-    return path
