@@ -25,7 +25,8 @@ from mixer_core.data.augmentation import (
 )
 from mixer_core.data.prompts import GENERIC_FIX_PROMPTS
 from mixer_core.language import grammar
-from mixer_core.language.grammar import CanonicalPrefix, ToolCall
+from mixer_core.language.grammar import ToolCall
+from mixer_core.language.prefix import CanonicalPrefix
 from mixer_core.language.registry import REGISTRY, TOOLS
 from mixer_core.tools.mixing_tools import MixingTools
 

@@ -110,3 +110,20 @@ def test_output_may_not_overwrite_input(song: Path, tmp_path: Path) -> None:
     result = mixer("apply", str(copy), "change_volume(db=1.0)", "-o", str(copy))
     assert result.returncode == 2 and "overwrite the input" in result.stderr
     assert copy.read_bytes() == song.read_bytes()
+
+
+def test_every_command_has_help_with_an_example() -> None:
+    import argparse
+
+    from pipelines.cli import build_parser
+
+    parser = build_parser()
+    (subparsers,) = (a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+    assert {"ingest", "train", "demo", "mix", "evaluate", "tools", "apply"} <= set(
+        subparsers.choices
+    )
+    for name, sub in subparsers.choices.items():
+        text = sub.format_help()
+        assert "example:\n  mixer " + name in text, f"mixer {name} --help has no example"
+    result = mixer("apply", "--help")
+    assert result.returncode == 0 and "example:" in result.stdout

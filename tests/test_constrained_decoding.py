@@ -12,8 +12,9 @@ from hypothesis import strategies as st
 from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
 from transformers import MistralConfig, MistralForCausalLM, PreTrainedTokenizerFast
 
-from mixer_core.language.grammar import CanonicalPrefix, ToolCall, parse, value_spans
+from mixer_core.language.grammar import ToolCall, parse, value_spans
 from mixer_core.language.grammar import format as format_program
+from mixer_core.language.prefix import CanonicalPrefix
 from mixer_core.language.registry import TOOLS
 from mixer_core.model import MixerModel
 from mixer_core.model.constrained import TokenTexts, _Beam, _force, _step

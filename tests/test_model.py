@@ -23,7 +23,7 @@ from mixer_core.model import (
     save_mixer,
 )
 from mixer_core.model.features import ClapLogMel, LevelFeatures
-from mixer_core.model.mixer_model import IGNORE_INDEX
+from mixer_core.model.targets import IGNORE_INDEX
 from mixer_core.model.value_head import SLOT_INDEX, SLOTS
 from tests.strategies import programs
 

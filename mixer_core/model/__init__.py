@@ -5,7 +5,8 @@
 """
 
 from mixer_core.model.errors import ModelConfigError, ModelLoadError
-from mixer_core.model.mixer_model import MixerModel, format_trainable_summary
+from mixer_core.model.mixer_model import MixerModel
+from mixer_core.model.parts import format_trainable_summary
 from mixer_core.model.persistence import load_mixer, read_saved_config, save_mixer
 from mixer_core.model.predictor import MixerPredictor
 from mixer_core.model.tokenizer import build_domain_tokenizer

@@ -1,14 +1,14 @@
 """Grammar-constrained generation: every output parses and every value is in range.
 
 At each step the candidates are walked in descending score and the first whose text
-is still a viable canonical prefix (``instructions.CanonicalPrefix``) is taken; EOS is
+is still a viable canonical prefix (``prefix.CanonicalPrefix``) is taken; EOS is
 a candidate only once the text is a complete program. So validity does not depend on
 the weights. With the domain tokenizer each token's text is precomputed; with a
 pretrained tokenizer the whole id sequence is decoded, because merges and
 leading-space markers make a token's text depend on its neighbours.
 
 With a :data:`ValueWriter` (the value head), a text that ends where a value starts
-(``instructions.open_value``) gets the writer's value: its tokens are fed one per
+(``prefix.open_value``) gets the writer's value: its tokens are fed one per
 step as if the decoder had chosen them. The writer returns canonical grid values, so
 validity still holds; should a tokenizer not reproduce the value's text exactly, the
 beam falls back to choosing the digits itself.
@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 import torch
 from transformers import PreTrainedTokenizerBase
 
-from mixer_core.language.grammar import CanonicalPrefix, open_value
+from mixer_core.language.prefix import CanonicalPrefix, open_value
 from mixer_core.model.decoder import Decoder
 from mixer_core.model.value_head import SLOT_INDEX
 

@@ -1,12 +1,11 @@
 """MixerModel: text + audio (+ level features) -> prefix -> LoRA decoder -> program text.
 
-The batch layout the decoder sees is ``[prompt memory (L, padding first)] [prefix (P)]
-[start] [target tokens] [EOS] [padding]``; labels are -100 on the memory, the prefix,
-the start token and the padding, so the token loss is the mean cross-entropy over
-target tokens and EOS only. With the value
-head (``mixer.value_head``), each argument's value is also regressed from the hidden
-state of the token that ends in ``=``, and the loss adds ``loss_weight`` times the
-value loss; generation then writes values from the head (``value_head`` module).
+The decoder reads ``[prompt memory (L, padding first)] [prefix (P)]`` and then the
+program (``targets`` module: the teacher-forcing tensors). With the value head
+(``mixer.value_head``), each argument's value is also regressed from the hidden state
+of the token that ends in ``=``, and the loss adds ``loss_weight`` times the value loss;
+generation then writes values from the head, executing the calls it has written
+(``execution`` module).
 """
 
 from __future__ import annotations
@@ -21,20 +20,25 @@ from torch import nn
 from torch.nn import functional as F
 
 from mixer_core.config import MixerConfig
-from mixer_core.language.grammar import CanonicalPrefix, ToolCall, parse
+from mixer_core.language.grammar import parse
 from mixer_core.model.audio_encoder import AudioEncoder
-from mixer_core.model.constrained import ValueWriter, constrained_generate
+from mixer_core.model.constrained import constrained_generate
 from mixer_core.model.decoder import Decoder
+from mixer_core.model.execution import executing_value_writer, partial_levels
 from mixer_core.model.features import LevelFeatures, fft_resample
 from mixer_core.model.fusion import PrefixFusion
+from mixer_core.model.parts import (
+    LEVEL_BANDS,
+    build_fusion,
+    build_value_head,
+    format_trainable_summary,
+)
+from mixer_core.model.targets import IGNORE_INDEX, target_tensors
 from mixer_core.model.text_encoder import TextEncoder
-from mixer_core.model.value_head import SLOTS, ValueHead, value_loss, value_targets
+from mixer_core.model.value_head import ValueHead, value_loss
 from mixer_core.tools.mixing_tools import MixingTools
 
 logger = logging.getLogger(__name__)
-
-IGNORE_INDEX = -100
-LEVEL_BANDS = 32
 
 
 @dataclass
@@ -54,56 +58,6 @@ class _Encoded:
     lead: torch.Tensor
     lead_mask: torch.Tensor
     states: torch.Tensor
-
-
-def build_fusion(
-    config: MixerConfig, text: TextEncoder, audio: AudioEncoder, decoder: Decoder
-) -> PrefixFusion:
-    fusion_cfg = config.fusion
-    return PrefixFusion(
-        text_dim=text.out_dim,
-        audio_dim=audio.out_dim,
-        level_dim=level_dim(config),
-        hidden_size=fusion_cfg.hidden_size,
-        prefix_tokens=fusion_cfg.prefix_tokens,
-        decoder_dim=decoder.hidden_size,
-        dropout=fusion_cfg.dropout,
-    )
-
-
-LEVEL_DIM = LevelFeatures.feature_size(LEVEL_BANDS)
-
-
-def level_dim(config: MixerConfig) -> int:
-    """Level features the fusion prefix takes (none when ``fusion.level_features`` is off)."""
-    return LEVEL_DIM if config.fusion.level_features else 0
-
-
-def build_value_head(config: MixerConfig, text: TextEncoder, decoder: Decoder) -> ValueHead | None:
-    head = config.value_head
-    if not head.enabled:
-        return None
-    return ValueHead(
-        decoder_dim=decoder.hidden_size,
-        # the input's levels and the levels after the calls written so far
-        context_dim=2 * LEVEL_DIM,
-        memory_dim=text.out_dim,
-        hidden_size=head.hidden_size,
-        dropout=head.dropout,
-    )
-
-
-def format_trainable_summary(rows: Sequence[dict]) -> str:
-    """The start-of-training table of which parts train and how many parameters each has."""
-    lines = [f"{'part':<16} {'trainable':<10} {'params':>12}"]
-    lines += [
-        f"{r['part']:<16} {'yes' if r['trainable'] else 'frozen':<10} {r['params']:>12,}"
-        for r in rows
-    ]
-    total = sum(r["params"] for r in rows)
-    trainable = sum(r["params"] for r in rows if r["trainable"])
-    lines.append(f"{'total':<16} {trainable:>10,} {total:>12,}  (trainable / all)")
-    return "\n".join(lines)
 
 
 class MixerModel(nn.Module):
@@ -158,8 +112,6 @@ class MixerModel(nn.Module):
         logger.info("mixer model parts:\n%s", format_trainable_summary(model.trainable_summary()))
         return model
 
-    # ---- which parts train ----------------------------------------------------------
-
     def _apply_trainable(self) -> None:
         flags = self.config.trainable
         self.text_encoder.requires_grad_(flags.text_encoder)
@@ -212,8 +164,6 @@ class MixerModel(nn.Module):
     def device(self) -> torch.device:
         return next(self.parameters()).device
 
-    # ---- batches ---------------------------------------------------------------------
-
     def prepare_batch(
         self,
         audio: torch.Tensor,
@@ -252,29 +202,15 @@ class MixerModel(nn.Module):
         if self.level is not None:
             inputs["level_features"] = self.level(audio)
         if self.value_head is not None and targets is not None:
-            inputs["partial_levels"] = self._partial_levels(
-                audio, inputs["level_features"], [parse(t) for t in targets]
+            inputs["partial_levels"] = partial_levels(
+                self.level,
+                self.tools,
+                self.sample_rate,
+                audio,
+                inputs["level_features"],
+                [parse(t) for t in targets],
             )
         return inputs
-
-    def _partial_levels(
-        self, audio: torch.Tensor, levels: torch.Tensor, programs: Sequence[Sequence[ToolCall]]
-    ) -> torch.Tensor:
-        """(B, max(1, longest program), level dim); rows past a program's end stay zero."""
-        assert self.level is not None
-        depth = max(1, *(len(calls) for calls in programs))
-        out = levels.new_zeros((len(programs), depth, levels.shape[-1]))
-        out[:, 0] = levels
-        state = audio
-        for k in range(1, depth):
-            rows = [b for b, calls in enumerate(programs) if len(calls) > k]
-            index = torch.tensor(rows, device=audio.device)
-            stepped = self.tools.apply_batch(
-                state[index], self.sample_rate, [[programs[b][k - 1]] for b in rows]
-            )
-            state = state.index_copy(0, index, stepped)
-            out[index, k] = self.level(stepped)
-        return out
 
     def prepare_from_audio_inputs(
         self,
@@ -298,41 +234,17 @@ class MixerModel(nn.Module):
             if len(targets) != len(prompts):
                 raise ValueError(f"{len(targets)} targets but {len(prompts)} prompts")
             lead = batch["prompt_input_ids"].shape[1] + self.config.fusion.prefix_tokens
-            batch.update(self._target_tensors(targets, lead, device))
+            batch.update(
+                target_tensors(
+                    self.decoder,
+                    targets,
+                    lead,
+                    device,
+                    self.config.decoder.max_target_tokens,
+                    with_values=self.value_head is not None,
+                )
+            )
         return batch
-
-    def _target_tensors(
-        self, targets: Sequence[str], prefix: int, device: torch.device
-    ) -> dict[str, torch.Tensor]:
-        """Decoder inputs and labels; ``prefix`` = the memory + prefix positions before them."""
-        decoder = self.decoder
-        encoded, offsets = decoder.encode_targets(targets, self.config.decoder.max_target_tokens)
-        length = 1 + max(len(ids) for ids in encoded) + 1
-        input_ids = torch.full((len(encoded), length), decoder.pad_id, dtype=torch.long)
-        mask = torch.zeros((len(encoded), length), dtype=torch.long)
-        labels = torch.full((len(encoded), prefix + length), IGNORE_INDEX, dtype=torch.long)
-        for row, ids in enumerate(encoded):
-            sequence = [decoder.start_id, *ids, decoder.eos_id]
-            input_ids[row, : len(sequence)] = torch.tensor(sequence)
-            mask[row, : len(sequence)] = 1
-            labels[row, prefix + 1 : prefix + len(sequence)] = torch.tensor(sequence[1:])
-        tensors = {
-            "decoder_input_ids": input_ids.to(device),
-            "decoder_attention_mask": mask.to(device),
-            "labels": labels.to(device),
-        }
-        if self.value_head is not None:
-            values = value_targets(targets, offsets, prefix)
-            # the head writes these values, so their tokens carry no token loss
-            for (row, position), length in zip(
-                values.positions.tolist(), values.lengths, strict=True
-            ):
-                labels[row, position + 1 : position + 1 + length] = IGNORE_INDEX
-            tensors["labels"] = labels.to(device)
-            tensors.update(values.tensors(device))
-        return tensors
-
-    # ---- forward ---------------------------------------------------------------------
 
     def _encode(
         self,
@@ -423,8 +335,6 @@ class MixerModel(nn.Module):
             result.loss = result.token_loss + head_cfg.loss_weight * result.value_loss
         return result
 
-    # ---- generation ------------------------------------------------------------------
-
     @contextlib.contextmanager
     def _evaluating(self) -> Iterator[None]:
         was_training = self.training
@@ -462,8 +372,16 @@ class MixerModel(nn.Module):
             )
             writer = None
             if self.value_head is not None:
-                writer = self._value_writer(
-                    encoded, audio, batch["level_features"], batch["prompt_numbers"]
+                assert self.level is not None
+                writer = executing_value_writer(
+                    self.value_head,
+                    self.level,
+                    self.tools,
+                    self.sample_rate,
+                    encoded.states,
+                    audio,
+                    batch["level_features"],
+                    batch["prompt_numbers"],
                 )
             return constrained_generate(
                 self.decoder,
@@ -474,39 +392,3 @@ class MixerModel(nn.Module):
                 generator=generator,
                 values=writer,
             )
-
-    def _value_writer(
-        self,
-        encoded: _Encoded,
-        audio: torch.Tensor,
-        levels: torch.Tensor,
-        numbers: torch.Tensor,
-    ) -> ValueWriter:
-        """Values for open slots; each slot's context is measured on the example's audio
-        after the calls its program has completed (executed once per example and call)."""
-        head = self.value_head
-        assert head is not None and self.level is not None
-        measured: dict[tuple[int, int], torch.Tensor] = {}
-
-        def after(row: int, text: str) -> torch.Tensor:
-            done = parse(CanonicalPrefix.longest_complete(text))
-            key = (row, len(done))
-            if key not in measured:
-                if done:
-                    output = self.tools.apply_batch(audio[row : row + 1], self.sample_rate, [done])
-                    measured[key] = self.level(output)[0]
-                else:
-                    measured[key] = levels[row]
-            return measured[key]
-
-        def write(
-            hidden: torch.Tensor, rows: list[int], slots: list[int], texts: list[str]
-        ) -> list[str]:
-            index = torch.tensor(rows, device=hidden.device)
-            partial = torch.stack([after(row, text) for row, text in zip(rows, texts, strict=True)])
-            context = torch.cat([levels[index], partial], dim=-1).to(hidden.dtype)
-            slot_ids = torch.tensor(slots, device=hidden.device)
-            units = head(hidden, slot_ids, context, encoded.states[index], numbers[index])
-            return [SLOTS[s].text(float(u)) for s, u in zip(slots, units.tolist(), strict=True)]
-
-        return write

@@ -31,7 +31,8 @@ from mixer_core.config import MixerConfig
 from mixer_core.model.audio_encoder import AudioEncoder
 from mixer_core.model.decoder import Decoder
 from mixer_core.model.errors import ModelLoadError
-from mixer_core.model.mixer_model import MixerModel, build_fusion, build_value_head
+from mixer_core.model.mixer_model import MixerModel
+from mixer_core.model.parts import build_fusion, build_value_head
 from mixer_core.model.text_encoder import TextEncoder
 
 CONFIG_FILE = "mixer_config.yaml"

@@ -10,6 +10,10 @@ the data are broken and more steps only waste the budget.
 Data order is a pure function of (seed, epoch), and every RNG state is in the
 checkpoint, so a resumed run on CPU continues exactly where the interrupted one was.
 Tracking (MLflow) plugs in through :class:`TrainingCallbacks`; this module knows none.
+
+The module is over 400 lines because ``train`` is one function read top to bottom, in
+the nanoGPT spirit; what is not the loop lives beside it (``schedule``, ``device``,
+``reporting``, ``checkpoint``, ``input_cache``).
 """
 
 from __future__ import annotations
