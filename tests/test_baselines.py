@@ -10,13 +10,12 @@ import pytest
 from mixer_core.audio.loudness import integrated_lufs, normalize_lufs
 from mixer_core.data.augmentation import Recipe
 from mixer_core.data.generator import generate_song
+from mixer_core.data.statistics import BAND_EDGES_HZ, band_levels_db
 from mixer_core.evaluation.baselines import (
-    BAND_EDGES_HZ,
     SHRINKAGE_GRID,
     HeuristicBaseline,
     NoOpBaseline,
     OracleBaseline,
-    band_levels_db,
 )
 from mixer_core.evaluation.metrics import mrstft_distance, recovery_pooled
 from mixer_core.language import grammar

@@ -7,13 +7,13 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from mixer_core.language.grammar import (
-    CanonicalPrefix,
     InstructionError,
     ToolCall,
     format,
     format_value,
     parse,
 )
+from mixer_core.language.prefix import CanonicalPrefix
 from mixer_core.language.registry import REGISTRY, TOOLS
 from tests.strategies import programs
 

@@ -22,6 +22,7 @@ from mixer_core.model import (
     load_mixer,
     save_mixer,
 )
+from mixer_core.model.execution import executing_value_writer
 from mixer_core.model.features import ClapLogMel, LevelFeatures
 from mixer_core.model.targets import IGNORE_INDEX
 from mixer_core.model.value_head import SLOT_INDEX, SLOTS
@@ -266,8 +267,15 @@ def test_generation_gives_the_value_head_the_context_training_gave_it(model):
                 batch["level_features"],
                 batch.get("prompt_states"),
             )
-            write = model._value_writer(
-                encoded, audio, batch["level_features"], batch["prompt_numbers"]
+            write = executing_value_writer(
+                model.value_head,
+                model.level,
+                model.tools,
+                model.sample_rate,
+                encoded.states,
+                audio,
+                batch["level_features"],
+                batch["prompt_numbers"],
             )
             hidden = torch.zeros(1, encoded.lead.shape[-1])
             for value in values:

@@ -9,14 +9,9 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from mixer_core.language.grammar import (
-    CanonicalPrefix,
-    format_value,
-    open_value,
-    parse,
-    value_spans,
-)
 from mixer_core.language.grammar import format as format_program
+from mixer_core.language.grammar import format_value, parse, value_spans
+from mixer_core.language.prefix import CanonicalPrefix, open_value
 from mixer_core.model.prompt_numbers import (
     FEATURES,
     number_features,

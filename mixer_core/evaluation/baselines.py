@@ -11,8 +11,6 @@ on the training corpus) made it the strong baseline it has to be.
 
 from __future__ import annotations
 
-import itertools
-import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -21,6 +19,7 @@ import numpy as np
 
 from mixer_core.audio.loudness import LUFS_FLOOR, integrated_lufs
 from mixer_core.data.augmentation import Recipe
+from mixer_core.data.statistics import BAND_EDGES_HZ, BAND_NAMES, band_levels_db
 from mixer_core.evaluation.metrics import mrstft_distance
 from mixer_core.language.grammar import ToolCall
 from mixer_core.language.registry import REGISTRY
@@ -28,46 +27,13 @@ from mixer_core.tools.mixing_tools import MixingTools
 
 _EQ = REGISTRY["apply_eq"]
 _VOLUME = REGISTRY["change_volume"]
-_EQ_DEFAULTS = _EQ.defaults()
 
-# The bands the heuristic measures are the ones ``apply_eq`` moves at its default
-# frequencies: the low shelf acts below its corner, the high shelf above its corner,
-# and the mid peak sits between them (its 1 kHz centre is the geometric mean of the
-# two corners, 200 Hz and 5 kHz). The low band starts at 20 Hz so DC offset and
-# rumble below hearing do not count as bass.
-BAND_NAMES: tuple[str, ...] = ("low", "mid", "high")
-BAND_EDGES_HZ: tuple[float, float, float] = (
-    20.0,
-    _EQ_DEFAULTS["low_freq"],
-    _EQ_DEFAULTS["high_freq"],
-)
 SHRINKAGE_GRID: tuple[float, ...] = tuple(round(0.1 * i, 1) for i in range(11))
 # DESIGN's measurement on real music; used until a fit on training examples replaces it.
 DEFAULT_SHRINKAGE = 0.5
 DEFAULT_MAX_FIT_EXAMPLES = 64
-_POWER_FLOOR = 1e-12
 _FORMAT_VERSION = 1
 _REQUIRED_KEYS = ("sample_rate", "target_lufs", "band_edges_hz", "band_levels_db", "shrinkage")
-
-
-def band_levels_db(audio: np.ndarray, sample_rate: int) -> np.ndarray:
-    """Energy of the low, mid and high bands relative to their sum, in dB.
-
-    Relative levels describe the spectral balance alone, so they do not depend on gain:
-    loudness is the volume step's business. Measured on the whole clip's power
-    spectrum, summed over channels; the high band ends at Nyquist.
-    """
-    audio = np.asarray(audio, dtype=np.float64)
-    if audio.ndim == 1:
-        audio = audio[None, :]
-    power = np.sum(np.abs(np.fft.rfft(audio, axis=-1)) ** 2, axis=0)
-    freqs = np.fft.rfftfreq(audio.shape[-1], 1.0 / sample_rate)
-    edges = (*BAND_EDGES_HZ, math.inf)
-    energy = np.array(
-        [power[(freqs >= lo) & (freqs < hi)].sum() for lo, hi in itertools.pairwise(edges)]
-    )
-    total = max(float(energy.sum()), _POWER_FLOOR)
-    return 10.0 * np.log10(np.maximum(energy / total, _POWER_FLOOR))
 
 
 class NoOpBaseline:

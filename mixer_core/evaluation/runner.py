@@ -29,10 +29,10 @@ from mixer_core.audio.loudness import integrated_lufs, normalize_lufs
 from mixer_core.config import DataConfig
 from mixer_core.data.augmentation import Recipe
 from mixer_core.data.rendering import render_example
+from mixer_core.data.statistics import band_levels_db
 from mixer_core.evaluation.baselines import (
     DEFAULT_MAX_FIT_EXAMPLES,
     HeuristicBaseline,
-    band_levels_db,
     evenly_spaced,
 )
 from mixer_core.evaluation.metrics import (
