@@ -194,9 +194,11 @@ class ValueHeadConfig(_Section):
     )
     hidden_size: int = _f(256, "width of the value head", gt=0)
     dropout: float = _f(0.0, "dropout inside the value head", ge=0, lt=1)
-    loss_weight: float = _f(5.0, "weight of the value loss beside the token cross-entropy", ge=0)
-    huber_beta: float = _f(
-        0.01, "smooth-L1 transition in unit space (1 = half a parameter's range)", gt=0
+    loss_weight: float = _f(
+        1.0, "weight of the value loss (likelihood + pointer) beside the token cross-entropy", ge=0
+    )
+    pointer_weight: float = _f(
+        1.0, "weight of the pointer's cross-entropy (which stated number a slot copies)", ge=0
     )
 
 

@@ -10,7 +10,6 @@ import pytest
 from mixer_core.audio.loudness import integrated_lufs, normalize_lufs
 from mixer_core.data.augmentation import Recipe
 from mixer_core.data.generator import generate_song
-from mixer_core.data.statistics import BAND_EDGES_HZ, band_levels_db
 from mixer_core.evaluation.baselines import (
     SHRINKAGE_GRID,
     HeuristicBaseline,
@@ -21,6 +20,7 @@ from mixer_core.evaluation.metrics import mrstft_distance, recovery_pooled
 from mixer_core.language import grammar
 from mixer_core.language.grammar import ToolCall
 from mixer_core.language.registry import REGISTRY
+from mixer_core.tools.levels import BAND_EDGES_HZ, band_levels_db
 from mixer_core.tools.mixing_tools import MixingTools
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")

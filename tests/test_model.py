@@ -14,6 +14,7 @@ from transformers import ClapConfig, ClapFeatureExtractor, ClapModel
 from mixer_core.config import MixerConfig
 from mixer_core.language.grammar import format as format_program
 from mixer_core.language.grammar import parse, value_spans
+from mixer_core.language.stated import read_numbers
 from mixer_core.model import (
     MixerModel,
     ModelConfigError,
@@ -24,8 +25,8 @@ from mixer_core.model import (
 )
 from mixer_core.model.execution import executing_value_writer
 from mixer_core.model.features import ClapLogMel, LevelFeatures
+from mixer_core.model.slots import SLOT_INDEX, SLOTS
 from mixer_core.model.targets import IGNORE_INDEX
-from mixer_core.model.value_head import SLOT_INDEX, SLOTS
 from tests.strategies import programs
 
 RATE = 8000
@@ -259,7 +260,7 @@ def test_generation_gives_the_value_head_the_context_training_gave_it(model):
         with torch.no_grad():
             model(**batch)
             trained = contexts.pop()
-            encoded = model._encode(
+            encoded = model.encode(
                 batch["input_features"],
                 batch["prompt_input_ids"],
                 batch["prompt_attention_mask"],
@@ -267,7 +268,7 @@ def test_generation_gives_the_value_head_the_context_training_gave_it(model):
                 batch["level_features"],
                 batch.get("prompt_states"),
             )
-            write = executing_value_writer(
+            write, _ = executing_value_writer(
                 model.value_head,
                 model.level,
                 model.tools,
@@ -276,6 +277,8 @@ def test_generation_gives_the_value_head_the_context_training_gave_it(model):
                 audio,
                 batch["level_features"],
                 batch["prompt_numbers"],
+                batch["prompt_number_index"],
+                [read_numbers(PROMPTS[0])],
             )
             hidden = torch.zeros(1, encoded.lead.shape[-1])
             for value in values:
@@ -296,7 +299,7 @@ def test_an_example_does_not_depend_on_the_prompts_it_is_batched_with(model):
     short, long = "louder", "the low end is boomy and the vocal sits far too low in the mix"
     audio = noise_audio(2)
     target = TARGETS[1]
-    with model._evaluating(), torch.no_grad():
+    with model.evaluating(), torch.no_grad():
         alone = model.prepare_batch(audio[:1], RATE, [short], [target])
         batched = model.prepare_batch(audio, RATE, [short, long], [target, target])
         assert batched["prompt_input_ids"].shape[1] > alone["prompt_input_ids"].shape[1]
@@ -343,19 +346,20 @@ def test_a_few_steps_overfit_a_tiny_batch_and_generation_reproduces_it(value_hea
     audio = noise_audio(2, seed=3)
     batch = model.prepare_batch(audio, RATE, PROMPTS, TARGETS)
     optimizer = torch.optim.AdamW(model.trainable_parameters(), lr=1e-2)
-    losses = []
+    token_losses = []
     for step in range(120):
-        if step == 60:  # regressed values settle to the 0.1 dB grid at a lower rate
+        if step == 60:  # estimated values settle to the 0.1 dB grid at a lower rate
             optimizer.param_groups[0]["lr"] = 1e-3
-        loss = model(**batch).loss
+        output = model(**batch)
         optimizer.zero_grad()
-        loss.backward()
+        output.loss.backward()
         optimizer.step()
-        losses.append(loss.item())
-    assert losses[-1] < 0.05 * losses[0]
+        token_losses.append(output.token_loss.item())
+    assert token_losses[-1] < 0.05 * token_losses[0]
     # the generation path (memory, prefix, start token, KV cache, value head) agrees
-    # with the training layout; regressed values land within a grid step of the target
-    written = model.generate_programs(audio, RATE, PROMPTS)
+    # with the training layout; values land within a grid step of the target (the
+    # execution check is left out: it may revise a program for noise input)
+    written = model.generate_programs(audio, RATE, PROMPTS, check=False)
     if not value_head:
         assert written == TARGETS
     for text, target in zip(written, TARGETS, strict=True):

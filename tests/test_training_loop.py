@@ -194,7 +194,7 @@ def test_resume_continues_from_the_checkpoint_like_an_uninterrupted_run(
 
     other_loss = _config(max_steps=8)  # the loss's weighting is not the model's shape
     other_loss.mixer.value_head.loss_weight = 2.0
-    other_loss.mixer.value_head.huber_beta = 0.1
+    other_loss.mixer.value_head.pointer_weight = 0.5
     assert train(other_loss, table, processed, tmp_path / "a").start_step == 7
 
 

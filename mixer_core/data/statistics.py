@@ -11,7 +11,8 @@ generator draws each song's tone from the real corpus's song-level distribution
 - ``loudness_lufs``: BS.1770 integrated loudness;
 - ``crest_db``: sample peak minus RMS (dB), how much the dynamics are squashed;
 - ``low_db``, ``mid_db``, ``high_db``: energy in the bands ``apply_eq`` moves (below
-  200 Hz, 200 Hz to 5 kHz, above 5 kHz) relative to the total (``band_levels_db``);
+  200 Hz, 200 Hz to 5 kHz, above 5 kHz) relative to the total
+  (``tools.levels.band_levels_db``);
 - ``tilt_db_per_octave``: slope of the octave-band levels from 63 Hz to 8 kHz;
 - ``width_db``: side energy relative to mid energy (dB), floored at ``WIDTH_FLOOR_DB``
   (mono).
@@ -31,20 +32,8 @@ import numpy as np
 import scipy.stats
 
 from mixer_core.audio.loudness import integrated_lufs
-from mixer_core.language.registry import REGISTRY
+from mixer_core.tools.levels import band_levels_db, power_spectrum, relative_db
 
-_EQ_DEFAULTS = REGISTRY["apply_eq"].defaults()
-
-# The bands ``apply_eq`` moves at its default frequencies: the low shelf acts below its
-# corner, the high shelf above its corner, and the mid peak sits between them (its 1 kHz
-# centre is the geometric mean of the two corners, 200 Hz and 5 kHz). The low band
-# starts at 20 Hz so DC offset and rumble below hearing do not count as bass.
-BAND_NAMES: tuple[str, ...] = ("low", "mid", "high")
-BAND_EDGES_HZ: tuple[float, float, float] = (
-    20.0,
-    _EQ_DEFAULTS["low_freq"],
-    _EQ_DEFAULTS["high_freq"],
-)
 OCTAVE_CENTRES_HZ: tuple[float, ...] = (63.0, 125.0, 250.0, 500.0, 1000.0, 2000.0, 4000.0, 8000.0)
 WIDTH_FLOOR_DB = -40.0
 STATISTICS: tuple[str, ...] = (
@@ -65,44 +54,16 @@ _POWER_FLOOR = 1e-12
 _FORMAT_VERSION = 1
 
 
-def _power_spectrum(audio: np.ndarray, sample_rate: int) -> tuple[np.ndarray, np.ndarray]:
-    audio = np.asarray(audio, dtype=np.float64)
-    if audio.ndim == 1:
-        audio = audio[None, :]
-    power = np.sum(np.abs(np.fft.rfft(audio, axis=-1)) ** 2, axis=0)
-    return power, np.fft.rfftfreq(audio.shape[-1], 1.0 / sample_rate)
-
-
-def _relative_db(energy: np.ndarray) -> np.ndarray:
-    total = max(float(energy.sum()), _POWER_FLOOR)
-    return 10.0 * np.log10(np.maximum(energy / total, _POWER_FLOOR))
-
-
-def band_levels_db(audio: np.ndarray, sample_rate: int) -> np.ndarray:
-    """Energy of the low, mid and high bands relative to their sum, in dB.
-
-    Relative levels describe the spectral balance alone, so they do not depend on gain:
-    loudness is the volume step's business. Measured on the whole clip's power
-    spectrum, summed over channels; the high band ends at Nyquist.
-    """
-    power, freqs = _power_spectrum(audio, sample_rate)
-    edges = (*BAND_EDGES_HZ, math.inf)
-    energy = np.array(
-        [power[(freqs >= lo) & (freqs < hi)].sum() for lo, hi in itertools.pairwise(edges)]
-    )
-    return _relative_db(energy)
-
-
 def octave_levels_db(audio: np.ndarray, sample_rate: int) -> np.ndarray:
     """Energy per octave band (centres ``OCTAVE_CENTRES_HZ``) relative to their sum, dB."""
-    power, freqs = _power_spectrum(audio, sample_rate)
+    power, freqs = power_spectrum(audio, sample_rate)
     energy = np.array(
         [
             power[(freqs >= c / math.sqrt(2.0)) & (freqs < c * math.sqrt(2.0))].sum()
             for c in OCTAVE_CENTRES_HZ
         ]
     )
-    return _relative_db(energy)
+    return relative_db(energy)
 
 
 def spectral_tilt(audio: np.ndarray, sample_rate: int) -> float:

@@ -19,10 +19,10 @@ import numpy as np
 
 from mixer_core.audio.loudness import LUFS_FLOOR, integrated_lufs
 from mixer_core.data.augmentation import Recipe
-from mixer_core.data.statistics import BAND_EDGES_HZ, BAND_NAMES, band_levels_db
 from mixer_core.evaluation.metrics import mrstft_distance
 from mixer_core.language.grammar import ToolCall
 from mixer_core.language.registry import REGISTRY
+from mixer_core.tools.levels import BAND_EDGES_HZ, BAND_NAMES, band_levels_db
 from mixer_core.tools.mixing_tools import MixingTools
 
 _EQ = REGISTRY["apply_eq"]

@@ -29,7 +29,6 @@ from mixer_core.audio.loudness import integrated_lufs, normalize_lufs
 from mixer_core.config import DataConfig
 from mixer_core.data.augmentation import Recipe
 from mixer_core.data.rendering import render_example
-from mixer_core.data.statistics import band_levels_db
 from mixer_core.evaluation.baselines import (
     DEFAULT_MAX_FIT_EXAMPLES,
     HeuristicBaseline,
@@ -44,6 +43,7 @@ from mixer_core.evaluation.metrics import (
 )
 from mixer_core.evaluation.report import PARAM_PREFIX, EvaluationReport
 from mixer_core.language.grammar import ToolCall
+from mixer_core.tools.levels import band_levels_db
 from mixer_core.tools.mixing_tools import MixingTools
 
 _TABLE_COLUMNS = (

@@ -23,6 +23,7 @@ DspFn = Callable[..., "torch.Tensor"]
 # defines ``ToolCall``, so inverses speak in these and ``grammar.inverse_calls`` wraps them.
 CallSpec = tuple[str, dict[str, float]]
 InverseFn = Callable[[Mapping[str, float]], "list[CallSpec] | None"]
+GainBoundFn = Callable[[Mapping[str, float]], float]
 
 
 @dataclass(frozen=True)
@@ -79,7 +80,9 @@ class Tool:
     """One mixing tool: its parameters, its DSP and, where one exists, its inverse.
 
     ``apply`` takes audio ``(batch, channels, samples)``, the sample rate and one
-    ``(batch,)`` tensor per parameter. ``inverse`` maps resolved parameter values to
+    ``(batch,)`` tensor per parameter. ``max_gain_db`` bounds, from resolved values,
+    how much the tool can raise the RMS level of any input (``tools.bounds``; linear
+    tools: the peak of their magnitude response). ``inverse`` maps resolved parameter values to
     the calls that undo the tool (``None`` when those values cannot be undone);
     ``inverse_exact`` says whether that undo is exact or an approximation. ``linear``
     marks a linear time-invariant tool (filters, gains, channel matrices, convolution
@@ -92,6 +95,7 @@ class Tool:
     description: str
     params: tuple[Param, ...]
     apply: DspFn
+    max_gain_db: GainBoundFn
     inverse: InverseFn | None = None
     inverse_exact: bool = False
     linear: bool = False
@@ -201,6 +205,24 @@ def _invert_width(p: Mapping[str, float]) -> list[CallSpec] | None:
     return [_call("stereo_width", width=inverse)]
 
 
+# Largest magnitude of the reverb's unit-energy room response over every room size,
+# damping and rate (measured: 5.8 at most); a sinusoid on that frequency gains this much.
+REVERB_PEAK_GAIN = 6.0
+
+
+def _amplitude_db(amplitude: float) -> float:
+    return 20.0 * math.log10(max(amplitude, 1e-12))
+
+
+def _no_gain(p: Mapping[str, float]) -> float:
+    return 0.0
+
+
+def _eq_gain_bound(p: Mapping[str, float]) -> float:
+    # the shelves (slope 1) and the peak never overshoot their gain; magnitudes multiply
+    return sum(max(0.0, p[band]) for band in ("low_gain", "mid_gain", "high_gain"))
+
+
 STEREO_WIDTH_RANGE = (0.0, 2.0)
 
 _DYNAMICS_TIMING = (
@@ -218,6 +240,7 @@ TOOLS: tuple[Tool, ...] = (
         inverse=_invert_volume,
         inverse_exact=True,
         linear=True,
+        max_gain_db=lambda p: p["db"],
     ),
     Tool(
         name="apply_eq",
@@ -239,6 +262,7 @@ TOOLS: tuple[Tool, ...] = (
         inverse=_invert_eq,
         inverse_exact=True,
         linear=True,
+        max_gain_db=_eq_gain_bound,
     ),
     Tool(
         name="high_pass",
@@ -248,6 +272,7 @@ TOOLS: tuple[Tool, ...] = (
         apply=filters.high_pass,
         inverse=_invert_high_pass,
         linear=True,
+        max_gain_db=_no_gain,
     ),
     Tool(
         name="low_pass",
@@ -257,6 +282,7 @@ TOOLS: tuple[Tool, ...] = (
         apply=filters.low_pass,
         inverse=_invert_low_pass,
         linear=True,
+        max_gain_db=_no_gain,
     ),
     Tool(
         name="compress",
@@ -272,6 +298,7 @@ TOOLS: tuple[Tool, ...] = (
         ),
         apply=dynamics.compress,
         inverse=_invert_compress,
+        max_gain_db=lambda p: p["makeup_db"],
     ),
     Tool(
         name="expand",
@@ -287,6 +314,7 @@ TOOLS: tuple[Tool, ...] = (
         ),
         apply=dynamics.expand,
         inverse=_invert_expand,
+        max_gain_db=lambda p: dynamics.MAX_EXPANSION_DB if p["ratio"] > 1.0 else 0.0,
     ),
     Tool(
         name="limit",
@@ -297,6 +325,7 @@ TOOLS: tuple[Tool, ...] = (
             Param("release_ms", "ms", 1.0, 1000.0, 50.0, 1.0, "time to return to unity gain"),
         ),
         apply=dynamics.limit,
+        max_gain_db=_no_gain,
     ),
     Tool(
         name="apply_reverb",
@@ -314,6 +343,7 @@ TOOLS: tuple[Tool, ...] = (
         ),
         apply=space.apply_reverb,
         linear=True,
+        max_gain_db=lambda p: _amplitude_db(p["dry"] + p["wet"] * REVERB_PEAK_GAIN),
     ),
     Tool(
         name="delay",
@@ -326,6 +356,7 @@ TOOLS: tuple[Tool, ...] = (
         ),
         apply=space.delay,
         linear=True,
+        max_gain_db=lambda p: _amplitude_db(1.0 + p["mix"] / (1.0 - p["feedback"])),
     ),
     Tool(
         name="pan",
@@ -340,6 +371,7 @@ TOOLS: tuple[Tool, ...] = (
         inverse_exact=True,
         mono_behaviour="no-op (a single channel has no balance)",
         linear=True,
+        max_gain_db=lambda p: level.PAN_DB_PER_UNIT * abs(p["position"]),
     ),
     Tool(
         name="stereo_width",
@@ -361,6 +393,7 @@ TOOLS: tuple[Tool, ...] = (
         inverse_exact=True,
         mono_behaviour="no-op (a single channel has no side signal)",
         linear=True,
+        max_gain_db=lambda p: _amplitude_db(max(1.0, p["width"])),
     ),
 )
 

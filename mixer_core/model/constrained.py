@@ -24,7 +24,7 @@ from transformers import PreTrainedTokenizerBase
 
 from mixer_core.language.prefix import CanonicalPrefix, open_value
 from mixer_core.model.decoder import Decoder
-from mixer_core.model.value_head import SLOT_INDEX
+from mixer_core.model.slots import SLOT_INDEX
 
 # (hidden states (n, H) at the open values, their batch rows, their value slots, the
 # texts written so far) -> the values' texts

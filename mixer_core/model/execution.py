@@ -17,9 +17,10 @@ import torch
 
 from mixer_core.language.grammar import ToolCall, parse
 from mixer_core.language.prefix import CanonicalPrefix
+from mixer_core.language.stated import StatedNumber
 from mixer_core.model.constrained import ValueWriter
 from mixer_core.model.features import LevelFeatures
-from mixer_core.model.value_head import SLOTS, ValueHead
+from mixer_core.model.value_head import ValueHead, WrittenValue, write_values
 from mixer_core.tools.mixing_tools import MixingTools
 
 
@@ -55,11 +56,17 @@ def executing_value_writer(
     audio: torch.Tensor,
     levels: torch.Tensor,
     numbers: torch.Tensor,
-) -> ValueWriter:
-    """Values for open slots of a batch: ``states`` the prompt token states, ``audio`` the
-    inputs at ``sample_rate``, ``levels`` their level features, ``numbers`` the prompt's
-    number features."""
+    number_index: torch.Tensor,
+    stated: Sequence[Sequence[StatedNumber]],
+) -> tuple[ValueWriter, dict[int, list[WrittenValue]]]:
+    """Values for open slots of a batch, and the record of what was written per row.
+
+    ``states`` are the prompt token states, ``audio`` the inputs at ``sample_rate``,
+    ``levels`` their level features, ``numbers``/``number_index`` the prompt's number
+    features and ``stated`` each row's stated numbers (what a copy writes).
+    """
     measured: dict[tuple[int, int], torch.Tensor] = {}
+    written: dict[int, list[WrittenValue]] = {}
 
     def after(row: int, text: str) -> torch.Tensor:
         done = parse(CanonicalPrefix.longest_complete(text))
@@ -79,7 +86,12 @@ def executing_value_writer(
         partial = torch.stack([after(row, text) for row, text in zip(rows, texts, strict=True)])
         context = torch.cat([levels[index], partial], dim=-1).to(hidden.dtype)
         slot_ids = torch.tensor(slots, device=hidden.device)
-        units = head(hidden, slot_ids, context, states[index], numbers[index])
-        return [SLOTS[s].text(float(u)) for s, u in zip(slots, units.tolist(), strict=True)]
+        outputs = head(
+            hidden, slot_ids, context, states[index], numbers[index], number_index[index]
+        )
+        values = write_values(outputs, slots, [stated[row] for row in rows])
+        for row, value in zip(rows, values, strict=True):
+            written.setdefault(row, []).append(value)
+        return [value.text for value in values]
 
-    return write
+    return write, written

@@ -22,11 +22,11 @@ from torch.nn import functional as F
 from mixer_core.config import MixerConfig
 from mixer_core.language.grammar import parse
 from mixer_core.model.audio_encoder import AudioEncoder
-from mixer_core.model.constrained import constrained_generate
 from mixer_core.model.decoder import Decoder
-from mixer_core.model.execution import executing_value_writer, partial_levels
+from mixer_core.model.execution import partial_levels
 from mixer_core.model.features import LevelFeatures, fft_resample
 from mixer_core.model.fusion import PrefixFusion
+from mixer_core.model.generation import Generation, generate
 from mixer_core.model.parts import (
     LEVEL_BANDS,
     build_fusion,
@@ -49,10 +49,11 @@ class MixerOutput:
     loss: torch.Tensor | None = None
     token_loss: torch.Tensor | None = None
     value_loss: torch.Tensor | None = None
+    pointer_loss: torch.Tensor | None = None
 
 
 @dataclass
-class _Encoded:
+class Encoded:
     """What the decoder reads first: ``lead`` = [memory][prefix], with its mask."""
 
     lead: torch.Tensor
@@ -241,12 +242,14 @@ class MixerModel(nn.Module):
                     lead,
                     device,
                     self.config.decoder.max_target_tokens,
-                    with_values=self.value_head is not None,
+                    prompts=[self.text_encoder.read(p) for p in prompts]
+                    if self.value_head is not None
+                    else None,
                 )
             )
         return batch
 
-    def _encode(
+    def encode(
         self,
         input_features: torch.Tensor,
         prompt_input_ids: torch.Tensor,
@@ -254,7 +257,7 @@ class MixerModel(nn.Module):
         prompt_numbers: torch.Tensor,
         level_features: torch.Tensor | None,
         prompt_states: torch.Tensor | None,
-    ) -> _Encoded:
+    ) -> Encoded:
         flags = self.config.trainable
         if prompt_states is None:
             with torch.set_grad_enabled(torch.is_grad_enabled() and flags.text_encoder):
@@ -268,7 +271,7 @@ class MixerModel(nn.Module):
             prompt_states, prompt_attention_mask, prompt_numbers
         )
         prefix_mask = memory_mask.new_ones(prefix.shape[:2])
-        return _Encoded(
+        return Encoded(
             torch.cat([memory, prefix], dim=1),
             torch.cat([memory_mask, prefix_mask], dim=1),
             prompt_states,
@@ -290,8 +293,10 @@ class MixerModel(nn.Module):
         value_slots: torch.Tensor | None = None,
         value_calls: torch.Tensor | None = None,
         value_targets: torch.Tensor | None = None,
+        value_pointer: torch.Tensor | None = None,
+        prompt_number_index: torch.Tensor | None = None,
     ) -> MixerOutput:
-        encoded = self._encode(
+        encoded = self.encode(
             input_features,
             prompt_input_ids,
             prompt_attention_mask,
@@ -320,7 +325,8 @@ class MixerModel(nn.Module):
         if regress:
             assert self.value_head is not None and value_slots is not None
             assert level_features is not None and partial_levels is not None
-            assert value_calls is not None
+            assert value_calls is not None and value_pointer is not None
+            assert prompt_number_index is not None and value_targets is not None
             rows, columns = value_positions[:, 0], value_positions[:, 1]
             context = torch.cat([level_features[rows], partial_levels[rows, value_calls]], dim=-1)
             predicted = self.value_head(
@@ -329,20 +335,36 @@ class MixerModel(nn.Module):
                 context.to(encoded.lead.dtype),
                 encoded.states[rows],
                 prompt_numbers[rows],
+                prompt_number_index[rows],
             )
             head_cfg = self.config.value_head
-            result.value_loss = value_loss(predicted, value_targets, head_cfg.huber_beta)
+            nll, pointer = value_loss(predicted, value_slots, value_targets, value_pointer)
+            result.value_loss = nll + head_cfg.pointer_weight * pointer
+            result.pointer_loss = pointer
             result.loss = result.token_loss + head_cfg.loss_weight * result.value_loss
         return result
 
     @contextlib.contextmanager
-    def _evaluating(self) -> Iterator[None]:
+    def evaluating(self) -> Iterator[None]:
         was_training = self.training
         self.eval()
         try:
             yield
         finally:
             self.train(was_training)
+
+    def generate(
+        self,
+        audio: torch.Tensor,
+        sample_rate: int,
+        prompts: Sequence[str],
+        max_new_tokens: int | None = None,
+        temperature: float = 0.0,
+        seed: int | None = None,
+        check: bool = True,
+    ) -> list[Generation]:
+        """A program per example (``generation.generate``)."""
+        return generate(self, audio, sample_rate, prompts, max_new_tokens, temperature, seed, check)
 
     def generate_programs(
         self,
@@ -352,43 +374,12 @@ class MixerModel(nn.Module):
         max_new_tokens: int | None = None,
         temperature: float = 0.0,
         seed: int | None = None,
+        check: bool = True,
     ) -> list[str]:
-        """Canonical program text per example, constrained by the registry's grammar.
-
-        With the value head, values come from it (deterministic even when sampling);
-        ``temperature`` then only affects the program's structure.
-        """
-        generator = torch.Generator().manual_seed(seed) if seed is not None else None
-        with self._evaluating(), torch.no_grad():
-            audio = fft_resample(audio.to(self.device).float(), sample_rate, self.sample_rate)
-            batch = self.prepare_batch(audio, self.sample_rate, prompts)
-            encoded = self._encode(
-                batch["input_features"],
-                batch["prompt_input_ids"],
-                batch["prompt_attention_mask"],
-                batch["prompt_numbers"],
-                batch.get("level_features"),
-                batch.get("prompt_states"),
+        """The programs of :meth:`generate`, as canonical text."""
+        return [
+            g.program
+            for g in self.generate(
+                audio, sample_rate, prompts, max_new_tokens, temperature, seed, check
             )
-            writer = None
-            if self.value_head is not None:
-                assert self.level is not None
-                writer = executing_value_writer(
-                    self.value_head,
-                    self.level,
-                    self.tools,
-                    self.sample_rate,
-                    encoded.states,
-                    audio,
-                    batch["level_features"],
-                    batch["prompt_numbers"],
-                )
-            return constrained_generate(
-                self.decoder,
-                encoded.lead,
-                max_new_tokens or self.config.generation.max_new_tokens,
-                lead_mask=encoded.lead_mask,
-                temperature=temperature,
-                generator=generator,
-                values=writer,
-            )
+        ]

@@ -37,7 +37,8 @@ from mixer_core.model.text_encoder import TextEncoder
 
 CONFIG_FILE = "mixer_config.yaml"
 # 2: the value head and token-level prompt states (format 1 folders predate both)
-FORMAT_VERSION = 2
+# 3: the value head copies stated numbers and estimates a distribution
+FORMAT_VERSION = 3
 VALUE_HEAD_FILE = "value_head.safetensors"
 
 

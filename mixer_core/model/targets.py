@@ -24,9 +24,12 @@ def target_tensors(
     prefix: int,
     device: torch.device,
     max_target_tokens: int,
-    with_values: bool,
+    prompts: Sequence[str] | None,
 ) -> dict[str, torch.Tensor]:
-    """Decoder inputs and labels; ``prefix`` = the memory + prefix positions before them."""
+    """Decoder inputs and labels; ``prefix`` = the memory + prefix positions before them.
+
+    With ``prompts`` (the texts the model reads; the value head is on), the value targets
+    and the pointer's answers too."""
     encoded, offsets = decoder.encode_targets(targets, max_target_tokens)
     length = 1 + max(len(ids) for ids in encoded) + 1
     input_ids = torch.full((len(encoded), length), decoder.pad_id, dtype=torch.long)
@@ -41,8 +44,8 @@ def target_tensors(
         "decoder_input_ids": input_ids.to(device),
         "decoder_attention_mask": mask.to(device),
     }
-    if with_values:
-        values = value_targets(targets, offsets, prefix)
+    if prompts is not None:
+        values = value_targets(targets, offsets, prefix, prompts)
         for (row, position), count in zip(values.positions.tolist(), values.lengths, strict=True):
             labels[row, position + 1 : position + 1 + count] = IGNORE_INDEX
         tensors.update(values.tensors(device))

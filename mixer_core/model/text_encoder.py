@@ -21,6 +21,7 @@ import torch
 from torch import nn
 from transformers import AutoModel, AutoTokenizer, PreTrainedTokenizerBase
 
+from mixer_core.language.stated import fit_to_window, normalise_prompt
 from mixer_core.model.errors import ModelLoadError
 from mixer_core.model.prompt_numbers import token_number_features
 
@@ -77,20 +78,38 @@ class TextEncoder(nn.Module):
     def out_dim(self) -> int:
         return int(self.model.config.hidden_size)
 
+    def read(self, prompt: str) -> str:
+        """The text the model reads of ``prompt``: repeats collapsed, cut to the window.
+
+        ``language.stated.normalise_prompt`` keeps a back-to-back repeated phrase once;
+        what still exceeds ``max_length`` tokens is cut at the last clause boundary inside
+        the window (``fit_to_window``), so a number never loses its unit or direction.
+        """
+        text = normalise_prompt(prompt)
+        encoded = self.tokenizer(text, add_special_tokens=False, return_offsets_mapping=True)
+        ends = [end for _, end in encoded["offset_mapping"]]
+        return fit_to_window(
+            text, ends, self.max_length - self.tokenizer.num_special_tokens_to_add()
+        )
+
     def tokenize(self, prompts: Sequence[str], device: torch.device) -> dict[str, torch.Tensor]:
-        """Token ids, attention mask and each token's number features."""
+        """Token ids, attention mask, each token's number features and number index, of
+        the text the model reads of each prompt (:meth:`read`)."""
+        texts = [self.read(prompt) for prompt in prompts]
         encoded = self.tokenizer(
-            list(prompts),
+            texts,
             padding=True,
             truncation=True,
             max_length=self.max_length,
             return_tensors="pt",
             return_offsets_mapping=True,
         )
+        numbers, index = token_number_features(texts, encoded["offset_mapping"])
         return {
             "prompt_input_ids": encoded["input_ids"].to(device),
             "prompt_attention_mask": encoded["attention_mask"].to(device),
-            "prompt_numbers": token_number_features(prompts, encoded["offset_mapping"]).to(device),
+            "prompt_numbers": numbers.to(device),
+            "prompt_number_index": index.to(device),
         }
 
     def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:

@@ -1,29 +1,27 @@
-"""The value head: numeric parameters are regressed, not spelled digit by digit.
+"""The value head: numeric parameters are copied when stated, estimated with their doubt.
 
 Cross-entropy over digit tokens treats 2.9 dB and -2.9 dB as equally wrong answers to
-3.0 dB, and greedy decoding of an uncertain estimate picks one mode's digits. Spectral
-distance grows with the size of the error, so the decoder keeps writing the program's
-structure (tools, parameter names) token by token while this head fills each value:
-at the token that ends in ``=``, it maps the decoder's hidden state, the absolute level
-features and the prompt's numbers to the parameter's value, trained with an L1-type
-loss (so it learns the conditional median) in a unit space per parameter.
+3.0 dB, and greedy decoding of an uncertain estimate picks one mode's digits. So the
+decoder writes the program's structure (tools, parameter names) token by token while this
+head fills each value, at the token that ends in ``=``, in two ways:
 
-Two inputs make the regression easy to learn where the answer is given rather than
-judged:
+- **copy**: a pointer over the prompt's stated numbers (``language.stated``) and "none".
+  A number whose kind cannot be the slot's value (Hz for a dB slot) is masked out. When
+  the pointer picks a number, the value written is that number, with the sign its words
+  give, exactly; the network only chooses *which* number.
+- **estimate**: otherwise, a distribution over the value in the slot's unit space: with
+  probability ``zero`` the parameter's default (no change: 0 dB, centre, width 1), else a
+  Laplace with a location and a scale (a hurdle model), trained by its likelihood. The
+  value written minimises the expected absolute error under it: the mixture's median. So
+  an ambiguous blind correction (a wide Laplace, a real chance that nothing is wrong)
+  shrinks toward "no change" by itself, which the tuned heuristic's fitted ×0.5 does by
+  hand; the scale also tells the execution check how far the model trusts its value.
 
-- **prompt numbers**: the head attends over the prompt's number tokens
-  (``prompt_numbers``) from the decoder state, and the output is an offset plus a
-  state-dependent multiple of the attended number's linear and log features, so
-  "down by 3.5 dB" → ``-3.5`` or "at 5 kHz" → ``5000`` is a gated copy, not a digit
-  lookup;
-- **level features** of the input and of the input after the calls already written (the
-  model executes its own partial program, so the level it writes last lands where it
-  should whatever its EQ did): through the MLP and through a gated per-slot linear map,
-  because a gain or balance fix is (nearly) a linear function of them and a linear path
-  learns that precisely in few steps.
-
-One ``ValueSlot`` per registry parameter fixes the unit space: linear over the range,
-or logarithmic for Hz and ms whose ranges span decades.
+The estimate reads the decoder state, the prompt memory, the level features of the input
+and of the input after the calls already written (the model executes its own partial
+program), through an MLP and a gated per-slot linear map of the levels, because a gain or
+balance fix is (nearly) a linear function of them and a linear path learns that in few
+steps. One ``slots.ValueSlot`` per registry parameter fixes the unit space.
 """
 
 from __future__ import annotations
@@ -37,57 +35,28 @@ from torch import nn
 from torch.nn import functional as F
 
 from mixer_core.language.grammar import format_value, value_spans
-from mixer_core.language.registry import TOOLS, Param
-from mixer_core.model.prompt_numbers import FEATURES
+from mixer_core.language.stated import KINDS, accepts, fit_value, read_numbers, slot_value
+from mixer_core.model.prompt_numbers import FEATURES, KIND_OFFSET
+from mixer_core.model.slots import SLOT_BINS, SLOT_DEFAULTS, SLOT_INDEX, SLOT_KINDS, SLOTS
 
-LOG_UNITS = ("Hz", "ms")
-
-
-@dataclass(frozen=True)
-class ValueSlot:
-    """One tool parameter and its unit space ``[-1, 1]`` over the registry range."""
-
-    tool: str
-    param: Param
-
-    @property
-    def log(self) -> bool:
-        return self.param.unit in LOG_UNITS
-
-    def _bounds(self) -> tuple[float, float]:
-        low, high = self.param.low, self.param.high
-        return (math.log(low), math.log(high)) if self.log else (low, high)
-
-    def to_unit(self, value: float) -> float:
-        low, high = self._bounds()
-        x = math.log(value) if self.log else value
-        return 2.0 * (x - low) / (high - low) - 1.0
-
-    def from_unit(self, unit: float) -> float:
-        """The grid value nearest to ``unit`` (clipped to the range first). A NaN (a
-        diverged model) reads as the middle of the range, so generation still writes a
-        valid program, as it does for any weights."""
-        if math.isnan(unit):
-            unit = 0.0
-        low, high = self._bounds()
-        x = low + (min(max(unit, -1.0), 1.0) + 1.0) * (high - low) / 2.0
-        return self.param.nearest(math.exp(x) if self.log else x)
-
-    def text(self, unit: float) -> str:
-        """Canonical text of :meth:`from_unit`, as the grammar writes it."""
-        return format_value(self.from_unit(unit), self.param)
+MIN_SCALE = 1e-3  # in unit space: 0.024 dB on a ±24 dB range
+LOCATION_BETA = 0.01
+_MASKED = -1e4
 
 
-SLOTS: tuple[ValueSlot, ...] = tuple(
-    ValueSlot(tool.name, param) for tool in TOOLS for param in tool.params
-)
-SLOT_INDEX: dict[tuple[str, str], int] = {
-    (slot.tool, slot.param.name): i for i, slot in enumerate(SLOTS)
-}
+@dataclass
+class ValueOutputs:
+    """Per slot: the estimate's ``location``, ``scale`` and ``zero`` logit (unit space), and
+    the pointer's logits over ``[none, number 0, number 1, ...]``."""
+
+    location: torch.Tensor
+    scale: torch.Tensor
+    zero: torch.Tensor
+    pointer: torch.Tensor
 
 
 class ValueHead(nn.Module):
-    """(decoder state, context, prompt memory) at a value slot -> the value in unit space."""
+    """(decoder state, context, prompt memory and numbers) at a value slot -> its value."""
 
     def __init__(
         self,
@@ -101,8 +70,9 @@ class ValueHead(nn.Module):
         numbers = len(FEATURES)
         self.hidden_size = hidden_size
         self.memory_norm = nn.LayerNorm(memory_dim)
+        self.slot = nn.Embedding(len(SLOTS), decoder_dim)
         self.query = nn.Linear(decoder_dim, hidden_size)
-        self.key = nn.Linear(memory_dim, hidden_size)
+        self.key = nn.Linear(memory_dim + numbers, hidden_size)
         self.trunk = nn.Sequential(
             nn.Linear(decoder_dim + context_dim + memory_dim + numbers + 1, hidden_size),
             nn.GELU(),
@@ -116,8 +86,9 @@ class ValueHead(nn.Module):
         # from the state, because an instruct slot must ignore the levels
         self.direct = nn.Linear(context_dim, len(SLOTS))
         self.gate = nn.Linear(hidden_size, len(SLOTS))
-        # per slot, a multiple of the attended number's linear and log features
-        self.copy = nn.Linear(hidden_size, len(SLOTS) * (numbers - 1))
+        self.log_scale = nn.Linear(hidden_size, len(SLOTS))
+        self.zero = nn.Linear(hidden_size, len(SLOTS))
+        self.none = nn.Linear(hidden_size, len(SLOTS))
 
     def forward(
         self,
@@ -126,51 +97,181 @@ class ValueHead(nn.Module):
         context: torch.Tensor,
         memory: torch.Tensor,
         numbers: torch.Tensor,
-    ) -> torch.Tensor:
-        """``(K,)`` unit values for ``K`` slots.
-
-        ``hidden`` (K, H) decoder states, ``slots`` (K,) indices into :data:`SLOTS`,
+        number_index: torch.Tensor,
+    ) -> ValueOutputs:
+        """``hidden`` (K, H) decoder states, ``slots`` (K,) indices into :data:`SLOTS`,
         ``context`` (K, C), ``memory`` (K, L, M) prompt token states, ``numbers``
-        (K, L, len(FEATURES)) their number features (``is_number`` first).
-        """
+        (K, L, len(FEATURES)) their number features, ``number_index`` (K, L) each token's
+        stated number (-1: none)."""
         memory = self.memory_norm(memory)
-        is_number = numbers[..., 0] > 0
-        scores = torch.einsum("kh,klh->kl", self.query(hidden), self.key(memory))
-        scores = scores / math.sqrt(self.hidden_size)
-        # a finite fill keeps rows without numbers finite; their weights are then zeroed
-        weights = torch.softmax(scores.masked_fill(~is_number, -1e4), dim=-1)
-        weights = weights * is_number.to(weights.dtype)
-        picked_number = torch.einsum("kl,klf->kf", weights, numbers)
-        picked_state = torch.einsum("kl,klm->km", weights, memory)
-        has_number = is_number.any(dim=-1, keepdim=True).to(hidden.dtype)
+        query = self.query(hidden + self.slot(slots))
+        keys = self.key(torch.cat([memory, numbers.to(memory.dtype)], dim=-1))
+        scores = torch.einsum("kh,klh->kl", query, keys) / math.sqrt(self.hidden_size)
+        count = int(number_index.max().item()) + 1 if number_index.numel() else 0
+        pointed, attended_state, attended_number = self._numbers(
+            scores, slots, memory, numbers, number_index, count
+        )
+        has_number = (number_index >= 0).any(dim=-1, keepdim=True).to(hidden.dtype)
         features = self.trunk(
-            torch.cat([hidden, context, picked_state, picked_number, has_number], dim=-1)
+            torch.cat([hidden, context, attended_state, attended_number, has_number], dim=-1)
         )
         rows = torch.arange(len(slots), device=slots.device)
-        offset = self.offset(features)[rows, slots]
         gate = torch.sigmoid(self.gate(features)[rows, slots])
-        offset = offset + gate * self.direct(context)[rows, slots]
-        copy = self.copy(features).view(len(slots), len(SLOTS), len(FEATURES) - 1)[rows, slots]
-        return offset + (copy * picked_number[:, 1:]).sum(dim=-1)
+        location = self.offset(features)[rows, slots] + gate * self.direct(context)[rows, slots]
+        scale = F.softplus(self.log_scale(features)[rows, slots]) + MIN_SCALE
+        none = self.none(features)[rows, slots]
+        return ValueOutputs(
+            location=location,
+            scale=scale,
+            zero=self.zero(features)[rows, slots],
+            pointer=torch.cat([none[:, None], pointed], dim=-1),
+        )
+
+    def _numbers(
+        self,
+        scores: torch.Tensor,
+        slots: torch.Tensor,
+        memory: torch.Tensor,
+        numbers: torch.Tensor,
+        number_index: torch.Tensor,
+        count: int,
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Pointer logits per stated number (K, count), and the memory state and number
+        features attended over the compatible numbers' tokens."""
+        compatible_kinds = SLOT_KINDS.to(scores.device, scores.dtype)[slots]  # (K, kinds)
+        kinds = numbers[..., KIND_OFFSET : KIND_OFFSET + len(KINDS)].to(scores.dtype)
+        token_ok = (number_index >= 0) & ((kinds * compatible_kinds[:, None]).sum(-1) > 0)
+        masked = scores.masked_fill(~token_ok, _MASKED)
+        weights = torch.softmax(masked, dim=-1) * token_ok.to(scores.dtype)
+        attended_state = torch.einsum("kl,klm->km", weights, memory)
+        attended_number = torch.einsum("kl,klf->kf", weights, numbers.to(scores.dtype))
+        if count == 0:
+            return scores.new_zeros((len(slots), 0)), attended_state, attended_number
+        member = number_index[..., None] == torch.arange(count, device=scores.device)
+        member = member & token_ok[..., None]  # (K, L, count)
+        per_number = masked[..., None].expand(-1, -1, count).masked_fill(~member, _MASKED)
+        pointed = torch.logsumexp(per_number, dim=1)
+        pointed = pointed.masked_fill(~member.any(dim=1), _MASKED)
+        return pointed, attended_state, attended_number
 
 
-def value_loss(predicted: torch.Tensor, target: torch.Tensor, beta: float) -> torch.Tensor:
-    """Smooth L1 in unit space; zero (with a gradient path) when a batch has no values."""
-    if target.numel() == 0:
-        return predicted.sum() * 0.0
-    return F.smooth_l1_loss(predicted.float(), target.float(), beta=beta)
+def _laplace_log_density(x: torch.Tensor, location: torch.Tensor, scale: torch.Tensor):
+    return -torch.log(2.0 * scale) - (x - location).abs() / scale
+
+
+def value_loss(
+    outputs: ValueOutputs, slots: torch.Tensor, units: torch.Tensor, pointer: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """(negative log likelihood of the estimates, pointer cross-entropy), batch means.
+
+    The estimate is a hurdle model: the default with probability ``zero`` (its Bernoulli
+    likelihood), else a Laplace. The Laplace's likelihood is split the way β-NLL splits a
+    Gaussian's, so a confident slot does not take steps of 1/scale: the location gets the
+    likelihood's gradient with the scale taken out (the sign of the error: an L1 loss,
+    smoothed within ``LOCATION_BETA`` so it settles on the value grid), the scale its
+    likelihood given the location, weighted by itself. The optimum is unchanged: the
+    conditional median and the mean absolute deviation around it.
+
+    ``pointer`` (K, 1 + numbers) marks the right answers (several numbers may state the
+    value; "none" when no number does). Zero (with a gradient path) without values.
+    """
+    if units.numel() == 0:
+        zero = outputs.location.sum() * 0.0
+        return zero, zero
+    default = SLOT_DEFAULTS.to(units.device)[slots]
+    bins = SLOT_BINS.to(units.device)[slots]
+    location, scale = outputs.location.float(), outputs.scale.float()
+    at_default = (units - default).abs() <= 0.5 * bins
+    hurdle = F.binary_cross_entropy_with_logits(outputs.zero.float(), at_default.float())
+    away = (~at_default).to(location.dtype)
+    # the Laplace's location gradient is the sign of the error: smooth L1, which is that
+    # beyond LOCATION_BETA and quadratic inside it, so the value settles on its grid
+    place = F.smooth_l1_loss(location, units, reduction="none", beta=LOCATION_BETA)
+    spread = -_laplace_log_density(units, location.detach(), scale)
+    weighted = ((place + scale.detach() * spread) * away).sum() / units.numel()
+    logits = outputs.pointer.float()
+    width = logits.shape[-1]
+    # a stated number the pointer cannot see (masked) is not an answer it can give
+    right = pointer[:, :width].to(torch.bool) & (logits > _MASKED / 2)
+    right[:, 0] |= ~right.any(dim=-1)
+    chosen = torch.logsumexp(logits.masked_fill(~right, _MASKED), dim=-1)
+    pointer_ce = (torch.logsumexp(logits, dim=-1) - chosen).mean()
+    return hurdle + weighted, pointer_ce
+
+
+def mixture_median(
+    location: torch.Tensor, scale: torch.Tensor, zero_logit: torch.Tensor, default: torch.Tensor
+) -> torch.Tensor:
+    """The median of ``zero × δ(default) + (1 - zero) × Laplace(location, scale)``."""
+    zero = torch.sigmoid(zero_logit)
+    other = 1.0 - zero
+
+    def laplace_quantile(q: torch.Tensor) -> torch.Tensor:
+        q = q.clamp(1e-6, 1 - 1e-6)
+        below = location + scale * torch.log(2.0 * q)
+        above = location - scale * torch.log(2.0 * (1.0 - q))
+        return torch.where(q < 0.5, below, above)
+
+    cdf_below = other * torch.where(
+        default < location,
+        0.5 * torch.exp((default - location) / scale),
+        1.0 - 0.5 * torch.exp(-(default - location) / scale),
+    )
+    low_side = laplace_quantile(0.5 / other.clamp_min(1e-6))
+    high_side = laplace_quantile((0.5 - zero) / other.clamp_min(1e-6))
+    return torch.where(
+        cdf_below >= 0.5, low_side, torch.where(cdf_below + zero >= 0.5, default, high_side)
+    )
+
+
+@dataclass(frozen=True)
+class WrittenValue:
+    """What the head wrote for one slot: the canonical text, the value, its scale in the
+    parameter's unit (0 for a copied value), the stated number copied (``None`` for an
+    estimate) and a note when a stated value had to be fitted into range."""
+
+    text: str
+    value: float
+    scale: float
+    copied: int | None
+    note: str | None = None
+
+
+def write_values(
+    outputs: ValueOutputs, slots: Sequence[int], stated: Sequence[Sequence]
+) -> list[WrittenValue]:
+    """The value each slot gets: a stated number when the pointer picks one (over "none"),
+    else the median of the estimate. ``stated[k]`` are the numbers of slot ``k``'s prompt."""
+    default = SLOT_DEFAULTS.to(outputs.location.device)[list(slots)]
+    median = mixture_median(outputs.location, outputs.scale, outputs.zero, default)
+    choices = outputs.pointer.argmax(dim=-1).tolist()
+    written = []
+    for k, slot_id in enumerate(slots):
+        slot = SLOTS[slot_id]
+        choice = choices[k] - 1
+        if 0 <= choice < len(stated[k]):
+            value, note = fit_value(slot_value(stated[k][choice], slot.param), slot.param)
+            written.append(WrittenValue(format_value(value, slot.param), value, 0.0, choice, note))
+            continue
+        unit = float(median[k])
+        value = slot.from_unit(unit)
+        scale = float(outputs.scale[k]) * slot.unit_scale(unit)
+        written.append(WrittenValue(slot.text(unit), value, scale, None))
+    return written
 
 
 @dataclass(frozen=True)
 class ValueTargets:
     """The values of a batch of training targets: where each is predicted (``positions``
     (K, 2): row and sequence position), its slot, the index of its call in the program,
-    its unit-space target, and how many tokens spell it (``lengths``)."""
+    its unit-space target, which prompt numbers state it (``pointer`` (K, 1 + numbers),
+    column 0 "none"), and how many tokens spell it (``lengths``)."""
 
     positions: torch.Tensor
     slots: torch.Tensor
     calls: torch.Tensor
     units: torch.Tensor
+    pointer: torch.Tensor
     lengths: list[int]
 
     def tensors(self, device: torch.device) -> dict[str, torch.Tensor]:
@@ -180,6 +281,7 @@ class ValueTargets:
             "value_slots": self.slots.to(device),
             "value_calls": self.calls.to(device),
             "value_targets": self.units.to(device),
+            "value_pointer": self.pointer.to(device),
         }
 
 
@@ -187,33 +289,46 @@ def value_targets(
     targets: Sequence[str],
     offsets: Sequence[Sequence[tuple[int, int]]],
     prefix: int,
+    prompts: Sequence[str],
 ) -> ValueTargets:
     """Each value of ``targets`` (with the character ``offsets`` of their tokens), with
-    ``prefix`` positions before a target's start token.
+    ``prefix`` positions before a target's start token; ``prompts`` are the texts the
+    model reads (their stated numbers are the pointer's answers).
 
     A value is predicted from the token that ends exactly where the value starts (the
     one holding ``=``) and spelled by the tokens up to its end; with a pretrained
     tokenizer that merges ``=`` with the value's first characters there is no such
     token, and that value is left to the token loss.
     """
-    positions, slots, calls, units, lengths = [], [], [], [], []
-    for row, (text, spans) in enumerate(zip(targets, offsets, strict=True)):
+    positions, slots, calls, units, answers, lengths = [], [], [], [], [], []
+    widest = 1 + max((len(read_numbers(p)) for p in prompts), default=0)
+    for row, (text, spans, prompt) in enumerate(zip(targets, offsets, prompts, strict=True)):
         ends = {end: j for j, (start, end) in enumerate(spans) if end > start}
+        numbers = read_numbers(prompt)
         for value in value_spans(text):
             token = ends.get(value.start)
             last = ends.get(value.end)
             if token is None or last is None:
                 continue
             index = SLOT_INDEX[(value.tool, value.param)]
+            param = SLOTS[index].param
+            right = [0.0] * widest
+            for j, number in enumerate(numbers):
+                if accepts(param, number.kind):
+                    stated, _ = fit_value(slot_value(number, param), param)
+                    right[1 + j] = 1.0 if stated == value.value else 0.0
+            right[0] = 0.0 if any(right) else 1.0
             positions.append((row, prefix + 1 + token))
             slots.append(index)
             calls.append(value.call)
             units.append(SLOTS[index].to_unit(value.value))
+            answers.append(right)
             lengths.append(last - token)
     return ValueTargets(
         positions=torch.tensor(positions, dtype=torch.long).reshape(-1, 2),
         slots=torch.tensor(slots, dtype=torch.long),
         calls=torch.tensor(calls, dtype=torch.long),
         units=torch.tensor(units, dtype=torch.float32),
+        pointer=torch.tensor(answers, dtype=torch.float32).reshape(-1, widest),
         lengths=lengths,
     )

@@ -44,7 +44,7 @@ _NON_SHAPE_KEYS = (
     "mixer.text_encoder.max_length",
     "mixer.value_head.dropout",
     "mixer.value_head.loss_weight",
-    "mixer.value_head.huber_beta",
+    "mixer.value_head.pointer_weight",
 )
 
 

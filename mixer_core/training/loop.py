@@ -55,7 +55,7 @@ MODEL_DIRNAME = "model"
 HISTORY_FILENAME = "history.json"
 LOSS_CURVE_FILENAME = "loss_curve.png"
 # the parts of the loss reported beside it (MixerOutput attributes)
-LOSS_PARTS = ("token_loss", "value_loss")
+LOSS_PARTS = ("token_loss", "value_loss", "pointer_loss")
 
 
 @dataclass

@@ -25,8 +25,9 @@ import numpy as np
 import scipy.signal
 
 from mixer_core.audio.loudness import LUFS_FLOOR, integrated_lufs, rms_dbfs
-from mixer_core.data.statistics import band_levels_db, crest_db, stereo_width_db
+from mixer_core.data.statistics import crest_db, stereo_width_db
 from mixer_core.language.grammar import ToolCall
+from mixer_core.tools.levels import band_levels_db
 from mixer_core.tools.mixing_tools import MixingTools
 
 PEAK_CEILING = 0.985

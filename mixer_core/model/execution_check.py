@@ -1,0 +1,176 @@
+"""The execution check: a program is run before it leaves the model, and revised if unsafe.
+
+What a user gets is the program, executed on their audio. So the model runs it on the
+input it was written for and revises it, saying why (``CheckedProgram.notes``), when:
+
+1. the input is silent or near-silent (below ``SILENCE_LUFS``): nothing can be judged, the
+   identity (empty) program is returned;
+2. the output is not finite: identity;
+3. the output raises the loudness or a band's level (the bands ``apply_eq`` moves) further
+   than the program's own values support: each gain the program wrote counts at its value
+   plus ``Z`` times the model's uncertainty about it (a stated value is certain), every
+   other call at ``OTHER_TOOL_ALLOWANCE_DB``. Such a rise comes from an estimate gone
+   wrong (an expander past its threshold boosting everything, a fix imposed on silence),
+   so the estimated values are shrunk toward doing nothing (their defaults, a ratio of 1)
+   by ×0.5, ×0.25 and then all the way, until the rise is supported; stated values are
+   never changed, and if nothing is safe the identity is returned;
+4. the output's true peak (4× oversampled) is above 0 dBFS: a final ``limit`` to
+   ``LIMIT_CEILING_DB`` is appended.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+import scipy.signal
+
+from mixer_core.audio.loudness import integrated_lufs
+from mixer_core.language.grammar import ToolCall, format, value_spans
+from mixer_core.language.registry import REGISTRY
+from mixer_core.model.value_head import WrittenValue
+from mixer_core.tools.levels import band_energies_db
+from mixer_core.tools.mixing_tools import MixingTools
+
+SILENCE_LUFS = -60.0
+Z = 2.0
+TOLERANCE_DB = 1.0
+OTHER_TOOL_ALLOWANCE_DB = 3.0
+GAIN_PARAMS = {
+    "change_volume": ("db",),
+    "apply_eq": ("low_gain", "mid_gain", "high_gain"),
+    "compress": ("makeup_db",),
+}
+SHRINK_STEPS = (0.5, 0.25, 0.0)
+NEUTRAL_RATIO = 1.0  # a compressor or expander at ratio 1 does nothing
+LIMIT_CEILING_DB = -1.0
+_OVERSAMPLE = 4
+
+
+@dataclass
+class CheckedProgram:
+    """The program that leaves the model, and what the check changed and why."""
+
+    calls: list[ToolCall]
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def text(self) -> str:
+        return format(self.calls)
+
+
+def true_peak_dbfs(audio: np.ndarray) -> float:
+    """Peak of the 4× oversampled signal (BS.1770's true peak, approximately), dBFS."""
+    audio = np.asarray(audio, dtype=np.float64)
+    if audio.size == 0:
+        return -math.inf
+    upsampled = scipy.signal.resample_poly(audio, _OVERSAMPLE, 1, axis=-1)
+    peak = float(np.max(np.abs(upsampled)))
+    return 20.0 * math.log10(peak) if peak > 0 else -math.inf
+
+
+def _levels(audio: np.ndarray, sample_rate: int) -> np.ndarray:
+    """(loudness, low, mid, high band energy) in dB."""
+    return np.array([integrated_lufs(audio, sample_rate), *band_energies_db(audio, sample_rate)])
+
+
+def _allowance(calls: Sequence[ToolCall], scales: dict[tuple[int, str], float]) -> np.ndarray:
+    """How far the program may raise (loudness, low, mid, high), in dB."""
+    overall, bands, spread = 0.0, np.zeros(3), 0.0
+    for index, call in enumerate(calls):
+        if call.name not in GAIN_PARAMS:
+            overall += OTHER_TOOL_ALLOWANCE_DB
+            continue
+        values = call.resolved()
+        for name in GAIN_PARAMS[call.name]:
+            spread += scales.get((index, name), 0.0) ** 2
+        if call.name == "apply_eq":
+            gains = np.maximum([values[n] for n in GAIN_PARAMS["apply_eq"]], 0.0)
+            # a shelf reaches into its neighbours, so each band may also rise by half of
+            # the others' boosts; loudness by the largest boost
+            bands += gains + 0.5 * (gains.sum() - gains)
+            overall += float(gains.max())
+        else:
+            overall += max(0.0, values[GAIN_PARAMS[call.name][0]])
+    slack = Z * math.sqrt(spread) + TOLERANCE_DB
+    return np.array([overall, *(bands + overall)]) + slack
+
+
+def _scales(calls: Sequence[ToolCall], written: Sequence[WrittenValue]) -> dict:
+    """(call index, parameter) -> the uncertainty (in the parameter's unit) of its value."""
+    spans = value_spans(format(calls))
+    if len(spans) != len(written):
+        return {}
+    return {
+        (span.call, span.param): value.scale for span, value in zip(spans, written, strict=True)
+    }
+
+
+def _shrunk(
+    calls: Sequence[ToolCall], written: Sequence[WrittenValue], factor: float
+) -> list[ToolCall]:
+    """``calls`` with every estimated value moved ``factor`` of the way from its default."""
+    spans = value_spans(format(calls))
+    if len(spans) != len(written):
+        return [ToolCall(c.name, {}) for c in calls] if factor == 0.0 else list(calls)
+    args = [dict(call.args) for call in calls]
+    for span, value in zip(spans, written, strict=True):
+        if value.copied is not None:
+            continue
+        param = REGISTRY[span.tool].param(span.param)
+        assert param is not None
+        neutral = NEUTRAL_RATIO if param.unit == "ratio" else param.default
+        args[span.call][span.param] = param.nearest(neutral + factor * (span.value - neutral))
+    return [ToolCall(call.name, a) for call, a in zip(calls, args, strict=True)]
+
+
+def check_program(
+    audio: np.ndarray,
+    sample_rate: int,
+    calls: Sequence[ToolCall],
+    written: Sequence[WrittenValue],
+    tools: MixingTools,
+) -> CheckedProgram:
+    """Run ``calls`` on ``audio`` (``(channels, samples)``) and revise them as the module
+    docstring says; ``written`` are the values the head wrote, in program order."""
+    audio = np.asarray(audio, dtype=np.float32)
+    if not calls:
+        return CheckedProgram([])
+    before = _levels(audio, sample_rate)
+    if not np.isfinite(audio).all() or before[0] <= SILENCE_LUFS:
+        return CheckedProgram([], [f"the input is silent (below {SILENCE_LUFS:g} LUFS): no change"])
+    notes: list[str] = []
+    scales = _scales(calls, written)
+    candidates = [list(calls), *(_shrunk(calls, written, f) for f in SHRINK_STEPS)]
+    chosen, output = None, audio
+    for step, candidate in enumerate(candidates):
+        output = tools.apply(audio, sample_rate, candidate)
+        if not np.isfinite(output).all():
+            notes.append(f"{format(candidate)!r} gave non-finite audio")
+            continue
+        rise = _levels(output, sample_rate) - before
+        allowed = _allowance(candidate, scales)
+        over = rise - allowed
+        if np.all(over <= 0.0):
+            chosen = candidate
+            break
+        worst = int(np.argmax(over))
+        what = ("loudness", "the low band", "the mid band", "the high band")[worst]
+        factor = SHRINK_STEPS[step] if step < len(SHRINK_STEPS) else None
+        then = f"; estimates shrunk ×{factor:g}" if factor is not None else ""
+        notes.append(
+            f"{format(candidate)!r} raises {what} by {rise[worst]:.1f} dB, more than its "
+            f"values support ({allowed[worst]:.1f} dB){then}"
+        )
+    if chosen is None:
+        notes.append("no revision was safe: no change")
+        return CheckedProgram([], notes)
+    peak = true_peak_dbfs(output)
+    if peak > 0.0:
+        chosen = [*chosen, ToolCall("limit", {"threshold_db": LIMIT_CEILING_DB})]
+        notes.append(
+            f"the output's true peak is {peak:+.1f} dBFS: limited to {LIMIT_CEILING_DB:g} dBFS"
+        )
+    return CheckedProgram(chosen, notes)

@@ -1,0 +1,106 @@
+"""Generation: constrained decoding with the value head, then the execution check.
+
+The decoder writes the structure token by token (``constrained``), the value head fills
+each value, executing the calls written so far (``execution``: copied when the prompt
+states it, else estimated), and the finished program is run on the input and revised
+when unsafe (``execution_check``). What the check and the value head changed is kept as
+notes, which ``mixer mix`` prints.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import torch
+
+from mixer_core.language.grammar import format as format_program
+from mixer_core.language.grammar import parse
+from mixer_core.language.stated import read_numbers
+from mixer_core.model.constrained import constrained_generate
+from mixer_core.model.execution import executing_value_writer
+from mixer_core.model.execution_check import check_program
+from mixer_core.model.features import fft_resample
+from mixer_core.model.value_head import WrittenValue
+
+if TYPE_CHECKING:
+    from mixer_core.model.mixer_model import MixerModel
+
+
+@dataclass
+class Generation:
+    """One generated program: ``program`` (after the execution check), ``written`` (as
+    the decoder wrote it), the values the head wrote, and notes on what was fitted or
+    revised and why."""
+
+    program: str
+    written: str
+    values: list[WrittenValue]
+    notes: list[str]
+
+
+def generate(
+    model: MixerModel,
+    audio: torch.Tensor,
+    sample_rate: int,
+    prompts: Sequence[str],
+    max_new_tokens: int | None = None,
+    temperature: float = 0.0,
+    seed: int | None = None,
+    check: bool = True,
+) -> list[Generation]:
+    """A program per example of ``model``, constrained by the registry's grammar, then
+    run through the execution check (``check=False`` skips it).
+
+    With the value head, values come from it (deterministic even when sampling);
+    ``temperature`` then only affects the program's structure.
+    """
+    generator = torch.Generator().manual_seed(seed) if seed is not None else None
+    with model.evaluating(), torch.no_grad():
+        audio = fft_resample(audio.to(model.device).float(), sample_rate, model.sample_rate)
+        batch = model.prepare_batch(audio, model.sample_rate, prompts)
+        encoded = model.encode(
+            batch["input_features"],
+            batch["prompt_input_ids"],
+            batch["prompt_attention_mask"],
+            batch["prompt_numbers"],
+            batch.get("level_features"),
+            batch.get("prompt_states"),
+        )
+        writer, written = None, {}
+        if model.value_head is not None:
+            assert model.level is not None
+            writer, written = executing_value_writer(
+                model.value_head,
+                model.level,
+                model.tools,
+                model.sample_rate,
+                encoded.states,
+                audio,
+                batch["level_features"],
+                batch["prompt_numbers"],
+                batch["prompt_number_index"],
+                [read_numbers(model.text_encoder.read(p)) for p in prompts],
+            )
+        texts = constrained_generate(
+            model.decoder,
+            encoded.lead,
+            max_new_tokens or model.config.generation.max_new_tokens,
+            lead_mask=encoded.lead_mask,
+            temperature=temperature,
+            generator=generator,
+            values=writer,
+        )
+    generations = []
+    for row, text in enumerate(texts):
+        values = written.get(row, [])
+        notes = [v.note for v in values if v.note]
+        calls = parse(text)
+        if check:
+            checked = check_program(
+                audio[row].cpu().numpy(), model.sample_rate, calls, values, model.tools
+            )
+            calls, notes = checked.calls, notes + checked.notes
+        generations.append(Generation(format_program(calls), text, values, notes))
+    return generations
