@@ -9,6 +9,7 @@ train split (never on the test songs).
 """
 
 import json
+import math
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -94,6 +95,21 @@ def _trained_version(context: AssetExecutionContext) -> TrainedVersion:
     return TrainedVersion.from_metadata(record.asset_materialization.metadata)
 
 
+GROUP_METRICS = (
+    "recovery_pooled",
+    "recovery_median",
+    "worse_than_noop",
+    "valid_call_rate",
+    "tool_order_accuracy",
+    "exact_value_rate",
+)
+
+
+def _rate(value: float, undefined: str) -> MetadataValue:
+    """A rate as float metadata, or why it is undefined (no example it applies to)."""
+    return MetadataValue.float(value) if math.isfinite(value) else MetadataValue.text(undefined)
+
+
 def _interval(low: float, high: float) -> str:
     return f"[{low:.3f}, {high:.3f}]"
 
@@ -105,16 +121,25 @@ def _scores(report_scores: dict[str, float]) -> Scores:
 def _log_report(
     mlflow: MlflowResource, run_id: str, report: EvaluationReport, out_dir: Path
 ) -> None:
-    """Metrics per predictor, per mode and per family, the leads, and the tables."""
+    """Metrics per predictor, per mode, prompt kind and family, the leads, and the tables.
+
+    MLflow metric names allow no spaces, so "named fix" is logged as ``named_fix``."""
     for name in report.predictors:
         mlflow.log_metrics(run_id, {f"eval.{name}.{k}": v for k, v in report.scores(name).items()})
-    for group, column in ((report.by_mode, "mode"), (report.by_family, "family")):
+    groups = (
+        (report.by_mode, "mode"),
+        (report.by_prompt_kind, "prompt_kind"),
+        (report.by_family, "family"),
+    )
+    for group, column in groups:
         mlflow.log_metrics(
             run_id,
             {
-                f"eval.{row['predictor']}.{column}.{row[column]}.{metric}": row[metric]
+                f"eval.{row['predictor']}.{column}.{str(row[column]).replace(' ', '_')}.{metric}": (
+                    row[metric]
+                )
                 for row in group.to_dict("records")
-                for metric in ("recovery_pooled", "recovery_median", "valid_call_rate")
+                for metric in GROUP_METRICS
             },
         )
     for lead in report.leads.to_dict("records"):
@@ -131,6 +156,7 @@ def _log_report(
     for name, frame in (
         ("summary", report.summary),
         ("by_mode", report.by_mode),
+        ("by_prompt_kind", report.by_prompt_kind),
         ("by_family", report.by_family),
         ("leads", report.leads),
     ):
@@ -230,12 +256,20 @@ def mixer_evaluation(
                 _interval(heuristic_lead["lead_ci_low"], heuristic_lead["lead_ci_high"])
             ),
             "valid_call_rate": MetadataValue.float(model_scores["valid_call_rate"]),
+            "worse_than_noop": MetadataValue.float(model_scores["worse_than_noop"]),
+            "exact_value_rate": _rate(
+                model_scores["exact_value_rate"], "n/a: no test prompt states a value"
+            ),
+            "tool_order_accuracy": MetadataValue.float(model_scores["tool_order_accuracy"]),
             "test_recipes": MetadataValue.int(len(test)),
             "heuristic_fit": MetadataValue.json(
                 {k: heuristic_fit[k] for k in ("target_lufs", "band_levels_db", "shrinkage")}
             ),
             "summary": markdown_table(report.summary, max_rows=len(report.summary)),
             "by_mode": markdown_table(report.by_mode, max_rows=len(report.by_mode)),
+            "by_prompt_kind": markdown_table(
+                report.by_prompt_kind, max_rows=len(report.by_prompt_kind)
+            ),
             "by_family": markdown_table(report.by_family, max_rows=len(report.by_family)),
             "leads": markdown_table(report.leads, max_rows=len(report.leads)),
             "report": MetadataValue.path(str(report_file)),

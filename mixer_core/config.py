@@ -268,12 +268,32 @@ class AugmentationConfig(_Section):
         ge=0,
         le=1,
     )
+    identity_ratio: float = _f(
+        0.1,
+        "share of fix recipes whose input is already clean (the target corrects nothing)",
+        ge=0,
+        le=1,
+    )
+    subtle_ratio: float = _f(
+        0.1,
+        "share of fix recipes whose distortion is scaled below audibility (subtle_scale)",
+        ge=0,
+        le=1,
+    )
+    subtle_scale: float = _f(
+        0.15,
+        "a subtle distortion's distance from each default, as a share of the drawn one",
+        gt=0,
+        le=1,
+    )
     tools: dict[str, ToolAugmentation] = _f(
         {}, "per-tool probability and parameter ranges, keyed by registry tool name"
     )
 
     @model_validator(mode="after")
     def _tools_in_registry(self) -> AugmentationConfig:
+        if self.identity_ratio + self.subtle_ratio > 1:
+            raise ValueError("identity_ratio + subtle_ratio must not exceed 1")
         for name, spec in self.tools.items():
             tool = REGISTRY.get(name)
             if tool is None:

@@ -106,13 +106,40 @@ def test_named_problem_ratio_chooses_the_fix_prompt_kind() -> None:
 
 def test_fix_chains_use_only_invertible_tools_and_targets_are_the_normal_form() -> None:
     everything = {t.name: {"probability": 0.5} for t in TOOLS}
-    cfg = _config(fix_ratio=1.0, tools=everything, chain_length={"min": 3, "max": 3})
+    cfg = _config(
+        fix_ratio=1.0,
+        tools=everything,
+        chain_length={"min": 3, "max": 3},
+        identity_ratio=0.0,
+        subtle_ratio=0.0,
+    )
     for i in range(100):
         for recipe in sample_recipes(f"seg{i}", cfg):
             chain = recipe.chain_calls()
             assert len(chain) == 3
             assert all(call.tool.inverse is not None for call in chain)
             assert recipe.target == grammar.format(fix_target(chain))
+
+
+def test_clean_and_subtle_inputs_come_at_their_configured_rates() -> None:
+    cfg = _config(
+        fix_ratio=1.0,
+        identity_ratio=0.2,
+        subtle_ratio=0.3,
+        subtle_scale=0.1,
+        chain_length={"min": 1, "max": 1},
+        tools={"change_volume": {"probability": 1.0, "params": {"db": [-12.0, -6.0]}}},
+    )
+    recipes = [r for i in range(300) for r in sample_recipes(f"seg{i}", cfg)]
+    gains = [c.args.get("db", 0.0) for r in recipes for c in r.chain_calls()]
+    clean = sum(not r.chain_calls() for r in recipes) / len(recipes)
+    subtle = sum(-1.2 <= g <= -0.6 for g in gains) / len(recipes)
+    assert 0.15 < clean < 0.25 and 0.25 < subtle < 0.35
+    assert all(-12.0 <= g <= -6.0 or -1.2 <= g <= -0.6 for g in gains)
+    empty = next(r for r in recipes if not r.chain_calls())
+    assert (
+        empty.target == "apply_eq(low_gain=0.0, mid_gain=0.0, high_gain=0.0) change_volume(db=0.0)"
+    )
 
 
 def test_a_linear_fix_always_ends_with_the_stated_eq_and_level() -> None:
@@ -272,7 +299,10 @@ def test_any_config_gives_canonical_in_range_programs(
             spec = cfg.tools[call.name]
             for name, value in call.args.items():
                 low, high = spec.params[name]
-                step = call.tool.param(name).step
+                param = call.tool.param(name)
+                # a subtle fix moves a drawn value toward the default
+                low, high = min(low, param.default), max(high, param.default)
+                step = param.step
                 assert low - step / 2 - 1e-9 <= value <= high + step / 2 + 1e-9
         if recipe.mode == "fix":
             assert all(call.tool.inverse is not None for call in chain)

@@ -62,6 +62,8 @@ INVERTIBLE = _config(
     {
         "recipes_per_segment": 3,
         "fix_ratio": 1.0,
+        "identity_ratio": 0.0,
+        "subtle_ratio": 0.0,
         "tools": {
             "change_volume": {"probability": 0.5, "params": {"db": [-12.0, 12.0]}},
             "apply_eq": {
@@ -355,3 +357,26 @@ def test_evaluate_folder_with_one_artist_says_where_the_heuristic_was_fitted(
     assert kept.notes[0] == "heuristic as given by the caller"
     with pytest.raises(ValueError, match="no audio found"):
         evaluate_folder(tmp_path / artist.name, {}, FOLDER)
+
+
+def test_what_a_user_asks_is_reported_per_prompt_kind(mixed_examples: list[EvalExample]) -> None:
+    """Oracle: every stated value exact, tools in order, nothing made worse; no-op: no value
+    written; a wrong fixed gain makes recipes worse than the input."""
+    predictors = {
+        "loud": TextPredictor(["change_volume(db=12.0)"]),
+        "oracle": OracleBaseline(),
+        "noop": NoOpBaseline(),
+    }
+    report = evaluate(mixed_examples, predictors, SR, progress=False)
+    oracle, noop, loud = (report.scores(name) for name in ("oracle", "noop", "loud"))
+    assert oracle["exact_value_rate"] == 1.0 and oracle["tool_order_accuracy"] == 1.0
+    assert oracle["worse_than_noop"] == 0.0 and noop["worse_than_noop"] == 0.0
+    assert noop["exact_value_rate"] == 0.0
+    assert loud["worse_than_noop"] > 0.5
+    kinds = set(report.by_prompt_kind["prompt_kind"])
+    assert "instruct" in kinds and kinds <= {"instruct", "named fix", "generic fix"}
+    instruct = report.by_prompt_kind.set_index(["predictor", "prompt_kind"])
+    assert instruct.loc[("oracle", "instruct"), "exact_value_rate"] == 1.0
+    data = report.to_dict()
+    assert data["by_prompt_kind"] and "worse_than_noop" in data["summary"][0]
+    assert "## By prompt kind" in report.to_markdown()

@@ -17,6 +17,7 @@ from mixer_core.data.prompts import (
 )
 from mixer_core.language.grammar import ToolCall
 from mixer_core.language.registry import REGISTRY, TOOLS
+from mixer_core.language.stated import accepts, fit_value, read_numbers, slot_value
 from tests.strategies import programs
 
 # A clearly audible setting of every tool; a tool added to the registry without an
@@ -52,22 +53,20 @@ STRONG = {
 _NUMBER = re.compile(r"(\d+(?:\.\d+)?)(\s*kHz)?")
 
 
-def stated_numbers(prompt: str) -> list[float]:
-    """Every number in the prompt, with kHz turned into Hz."""
-    return [float(n) * (1000.0 if khz else 1.0) for n, khz in _NUMBER.findall(prompt)]
-
-
 def assert_states_every_argument(calls: list[ToolCall], prompt: str) -> None:
-    """Non-default values must be recoverable; defaults may be left unsaid."""
-    numbers = stated_numbers(prompt)
+    """Non-default values must be read back from the prompt exactly (``language.stated``:
+    the number with its unit and sign); defaults may be left unsaid."""
+    numbers = read_numbers(prompt)
     for call in calls:
         defaults = call.tool.defaults()
         for name, value in call.args.items():
             if value == defaults[name]:
                 continue
-            assert any(abs(abs(value) - n) < 1e-9 for n in numbers), (
-                f"{call.name}.{name}={value} is not stated in {prompt!r}"
-            )
+            param = call.tool.param(name)
+            stated = [
+                fit_value(slot_value(n, param), param)[0] for n in numbers if accepts(param, n.kind)
+            ]
+            assert value in stated, f"{call.name}.{name}={value} is not stated in {prompt!r}"
 
 
 def test_every_tool_is_covered() -> None:

@@ -36,6 +36,8 @@ def config(tools: dict[str, dict], fix_ratio: float, length: int = 2) -> Augment
     return AugmentationConfig.model_validate(
         {
             "fix_ratio": fix_ratio,
+            "identity_ratio": 0.0,
+            "subtle_ratio": 0.0,
             "chain_length": {"min": length, "max": length},
             "tools": tools,
         }

@@ -255,6 +255,22 @@ def _draw_chain(
     return chain
 
 
+def _subtle(chain: Sequence[ToolCall], scale: float) -> list[ToolCall]:
+    """The chain with every value moved to ``scale`` of its distance from the default
+    (on the grid); a call left without an inverse there is dropped."""
+    subtle = []
+    for call in chain:
+        args = {}
+        for name, value in call.args.items():
+            param = call.tool.param(name)
+            assert param is not None
+            args[name] = param.nearest(param.default + scale * (value - param.default))
+        (moved,) = canonical_calls([ToolCall(call.name, args)])
+        if grammar.inverse_calls(moved) is not None:
+            subtle.append(moved)
+    return subtle
+
+
 def _tool_pools(
     cfg: AugmentationConfig,
 ) -> tuple[list[tuple[Tool, ToolAugmentation]], list[tuple[Tool, ToolAugmentation]]]:
@@ -274,7 +290,10 @@ def sample_recipes(
 
     A chain is as long as drawn from ``chain_length`` unless fewer enabled tools exist
     (tools never repeat). Length 0 is a "leave it alone" example: an empty chain, whose
-    target is empty in instruct mode and the zero corrections in fix mode.
+    target is empty in instruct mode and the zero corrections in fix mode. Of the fix
+    recipes, ``identity_ratio`` get an empty chain (a clean input: the model must learn
+    to correct nothing) and ``subtle_ratio`` a chain scaled below audibility
+    (``subtle_scale``), so blind fixes learn how little there may be to fix.
     """
     count = cfg.recipes_per_segment if count is None else count
     if count < 0:
@@ -293,7 +312,12 @@ def sample_recipes(
         span = cfg.chain_length.max - cfg.chain_length.min + 1
         length = cfg.chain_length.min + math.floor(rng.random() * span)
         if mode == "fix":
+            kind = rng.random()
             chain = _draw_chain(invertible, length, rng, invertible=True)
+            if kind < cfg.identity_ratio:
+                chain = []
+            elif kind < cfg.identity_ratio + cfg.subtle_ratio:
+                chain = _subtle(chain, cfg.subtle_scale)
             target = grammar.format(fix_target(chain))
             prompt = fix_prompt(chain, rng, name_problem=rng.random() < cfg.named_problem_ratio)
         else:

@@ -25,6 +25,7 @@ from mixer_core.audio.loudness import integrated_lufs
 from mixer_core.language import grammar
 from mixer_core.language.grammar import InstructionError, ToolCall
 from mixer_core.language.registry import REGISTRY
+from mixer_core.language.stated import accepts, fit_value, read_numbers, slot_value
 
 AudioLike = np.ndarray | torch.Tensor
 
@@ -232,3 +233,31 @@ def valid_call_rate(predictions: Sequence[str | Sequence[ToolCall]]) -> float:
     if not predictions:
         return math.nan
     return sum(read_prediction(p)[0] is not None for p in predictions) / len(predictions)
+
+
+def tools_in_order(predicted: Sequence[ToolCall], target: Sequence[ToolCall]) -> bool:
+    """Whether the program names exactly the target's tools, in the target's order."""
+    return [c.name for c in predicted] == [c.name for c in target]
+
+
+def stated_values(
+    prompt: str, predicted: Sequence[ToolCall], target: Sequence[ToolCall]
+) -> tuple[int, int]:
+    """(values of ``target`` that ``prompt`` states, how many of them ``predicted`` wrote
+    exactly). A target value is stated when a number of the prompt reads as it
+    (``language.stated``); it is written exactly when a call of the same tool in the
+    prediction has that parameter at that value."""
+    numbers = read_numbers(prompt)
+    stated = exact = 0
+    for call in target:
+        for name, value in call.args.items():
+            param = call.tool.param(name)
+            assert param is not None
+            readings = {
+                fit_value(slot_value(n, param), param)[0] for n in numbers if accepts(param, n.kind)
+            }
+            if value not in readings:
+                continue
+            stated += 1
+            exact += any(c.name == call.name and c.args.get(name) == value for c in predicted)
+    return stated, exact

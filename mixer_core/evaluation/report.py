@@ -33,15 +33,16 @@ SUMMARY_COLUMNS = (
     "recovery_median",
     "recovery_ci_low",
     "recovery_ci_high",
+    "worse_than_noop",
     "mrstft",
     "mrstft_noop",
     "valid_call_rate",
     "tool_set_f1",
+    "tool_order_accuracy",
+    "exact_value_rate",
     "lufs_error",
     "param_error_db",
 )
-# Per artist, the segments kept for fitting the heuristic in evaluate_folder: enough
-# for stable band statistics while a large folder never sits in memory at once.
 
 
 @dataclass
@@ -69,6 +70,11 @@ class EvaluationReport:
     def by_mode(self) -> pd.DataFrame:
         """One row per predictor × mode ("fix" / "instruct")."""
         return _summarise(self.examples, ["predictor", "mode"], self.predictors)
+
+    @cached_property
+    def by_prompt_kind(self) -> pd.DataFrame:
+        """One row per predictor × prompt kind ("instruct", "named fix", "generic fix")."""
+        return _summarise(self.examples, ["predictor", "prompt_kind"], self.predictors)
 
     @cached_property
     def by_family(self) -> pd.DataFrame:
@@ -163,8 +169,11 @@ class EvaluationReport:
             f"{self.examples['recipe_id'].nunique() if len(self.examples) else 0} examples; "
             "recovery = 1 - d(predictor)/d(no-op) on auraloss MR-STFT, pooled over the set "
             "and median per example; recovery_ci_low/high bound the pooled figure (95% "
-            "bootstrap over the examples); param_error_db averages the dB parameters of "
-            "tools both programs use.",
+            "bootstrap over the examples); worse_than_noop is the share of examples the "
+            "program made worse than the input; tool_order_accuracy the share with exactly "
+            "the target's tools in its order; exact_value_rate the share of values the "
+            "prompt states that the program wrote exactly; param_error_db averages the dB "
+            "parameters of tools both programs use.",
             "",
             *(f"- {note}" for note in self.notes),
             *([""] if self.notes else []),
@@ -175,6 +184,13 @@ class EvaluationReport:
             "## By mode",
             "",
             _markdown(self.by_mode),
+            "",
+            "## By prompt kind",
+            "",
+            'Instruct prompts state the change; named fixes name the problem ("the low end '
+            'is boomy"); generic fixes only ask for a fix, so the audio alone must tell.',
+            "",
+            _markdown(self.by_prompt_kind),
             "",
             "## By distortion family",
             "",
@@ -204,6 +220,7 @@ class EvaluationReport:
             "notes": list(self.notes),
             "summary": _records(self.summary),
             "by_mode": _records(self.by_mode),
+            "by_prompt_kind": _records(self.by_prompt_kind),
             "by_family": _records(self.by_family),
             "per_param": _records(self.per_param),
             "leads": _records(self.leads),
@@ -240,11 +257,15 @@ def _empty_frame() -> pd.DataFrame:
             "artist",
             "predictor",
             "mode",
+            "prompt_kind",
             "families",
             "d_model",
             "d_noop",
             "valid",
             "f1",
+            "tools_in_order",
+            "stated_values",
+            "stated_exact",
             "lufs_error",
         ]
     )
@@ -264,6 +285,7 @@ def _summarise(frame: pd.DataFrame, keys: list[str], order: list[str]) -> pd.Dat
         db_errors = group[db_columns].to_numpy(dtype=np.float64).ravel()
         db_errors = db_errors[~np.isnan(db_errors)]
         ci_low, ci_high = recovery_pooled_interval(group["d_model"], group["d_noop"])
+        stated = int(group["stated_values"].sum())
         rows.append(
             {
                 **dict(zip(keys, group_key, strict=True)),
@@ -272,10 +294,15 @@ def _summarise(frame: pd.DataFrame, keys: list[str], order: list[str]) -> pd.Dat
                 "recovery_median": recovery_median(group["d_model"], group["d_noop"]),
                 "recovery_ci_low": ci_low,
                 "recovery_ci_high": ci_high,
+                "worse_than_noop": float((group["d_model"] > group["d_noop"]).mean()),
                 "mrstft": float(group["d_model"].mean()),
                 "mrstft_noop": float(group["d_noop"].mean()),
                 "valid_call_rate": float(group["valid"].mean()),
                 "tool_set_f1": float(group["f1"].mean()),
+                "tool_order_accuracy": float(group["tools_in_order"].mean()),
+                "exact_value_rate": float(group["stated_exact"].sum()) / stated
+                if stated
+                else math.nan,
                 "lufs_error": float(group["lufs_error"].mean()),
                 "param_error_db": float(db_errors.mean()) if db_errors.size else math.nan,
             }

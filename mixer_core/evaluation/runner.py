@@ -28,6 +28,7 @@ from mixer_core.audio.io import read_audio
 from mixer_core.audio.loudness import integrated_lufs, normalize_lufs
 from mixer_core.config import DataConfig
 from mixer_core.data.augmentation import Recipe
+from mixer_core.data.prompts import prompt_kind
 from mixer_core.data.rendering import render_example
 from mixer_core.evaluation.baselines import (
     DEFAULT_MAX_FIT_EXAMPLES,
@@ -39,7 +40,9 @@ from mixer_core.evaluation.metrics import (
     mrstft_distance,
     parameter_errors,
     read_prediction,
+    stated_values,
     tool_set_f1,
+    tools_in_order,
 )
 from mixer_core.evaluation.report import PARAM_PREFIX, EvaluationReport
 from mixer_core.language.grammar import ToolCall
@@ -122,14 +125,17 @@ def _example_row(
     executed = calls or []
     audio = np.asarray(example.input, dtype=np.float32)
     result = tools.apply(audio, sample_rate, executed) if executed else audio
-    target = example.recipe.target_calls()
+    recipe = example.recipe
+    target = recipe.target_calls()
     errors = parameter_errors(executed, target)
+    stated, exact = stated_values(recipe.prompt, executed, target)
     return {
         "recipe_id": example.recipe.recipe_id,
         "artist": example.artist,
         "predictor": name,
-        "mode": example.recipe.mode,
-        "families": ",".join(example.recipe.families),
+        "mode": recipe.mode,
+        "prompt_kind": prompt_kind(recipe.mode, recipe.prompt),
+        "families": ",".join(recipe.families),
         "prompt": example.recipe.prompt,
         "target": example.recipe.target,
         "prediction": text,
@@ -137,6 +143,9 @@ def _example_row(
         "d_model": mrstft_distance(result, example.reference),
         "d_noop": d_noop,
         "f1": tool_set_f1(executed, target),
+        "tools_in_order": tools_in_order(executed, target),
+        "stated_values": stated,
+        "stated_exact": exact,
         "lufs_error": lufs_error(result, example.reference, sample_rate),
         **{f"{PARAM_PREFIX}{key}": value for key, value in errors.items()},
     }

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import random
 from collections.abc import Mapping, Sequence
-from typing import TypeVar
+from typing import Literal, TypeVar
 
 from mixer_core.data.prompts.instruct import INSTRUCT
 from mixer_core.data.prompts.problems import PROBLEMS
@@ -69,6 +69,18 @@ def _wording(table: Mapping[str, _Wording], name: str, kind: str) -> _Wording:
         raise ValueError(
             f"mixer_core/data/prompts: no {kind} wording for tool {name!r}; add it there"
         ) from None
+
+
+PromptKind = Literal["instruct", "named fix", "generic fix"]
+PROMPT_KINDS: tuple[PromptKind, ...] = ("instruct", "named fix", "generic fix")
+
+
+def prompt_kind(mode: str, prompt: str) -> PromptKind:
+    """What a recipe's prompt asks: an instruction, a fix that names its problem, or a
+    blind "fix this" (one of ``GENERIC_FIX_PROMPTS``)."""
+    if mode == "instruct":
+        return "instruct"
+    return "generic fix" if prompt in GENERIC_FIX_PROMPTS else "named fix"
 
 
 def describe_problems(calls: Sequence[ToolCall], rng: random.Random) -> list[str]:

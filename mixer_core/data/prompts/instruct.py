@@ -9,7 +9,15 @@ from __future__ import annotations
 import random
 from collections.abc import Callable, Mapping
 
-from mixer_core.data.prompts.wording import hertz, join_plain, magnitude, number, with_details
+from mixer_core.data.prompts.wording import (
+    hertz,
+    join_plain,
+    magnitude,
+    millis,
+    number,
+    share,
+    with_details,
+)
 
 
 def _say_volume(args: Mapping[str, float], rng: random.Random) -> str:
@@ -100,23 +108,23 @@ def _say_low_pass(args: Mapping[str, float], rng: random.Random) -> str:
     ).format(f=f)
 
 
-def _dynamics_details(tool: str, args: Mapping[str, float]) -> list[str]:
+def _dynamics_details(tool: str, args: Mapping[str, float], rng: random.Random) -> list[str]:
     details = []
     if "threshold_db" in args:
         details.append(f"a threshold of {number(tool, 'threshold_db', args['threshold_db'])} dB")
     if "ratio" in args:
         details.append(f"a {number(tool, 'ratio', args['ratio'])}:1 ratio")
     if "attack_ms" in args:
-        details.append(f"{number(tool, 'attack_ms', args['attack_ms'])} ms attack")
+        details.append(f"{millis(tool, 'attack_ms', args['attack_ms'], rng)} attack")
     if "release_ms" in args:
-        details.append(f"{number(tool, 'release_ms', args['release_ms'])} ms release")
+        details.append(f"{millis(tool, 'release_ms', args['release_ms'], rng)} release")
     if "makeup_db" in args:
         details.append(f"{number(tool, 'makeup_db', args['makeup_db'])} dB of make-up gain")
     return details
 
 
 def _say_compress(args: Mapping[str, float], rng: random.Random) -> str:
-    details = _dynamics_details("compress", args)
+    details = _dynamics_details("compress", args, rng)
     if not details:
         return rng.choice(("add some compression", "compress it a bit"))
     base = rng.choice(("compress it", "add compression", "put a compressor on it"))
@@ -124,7 +132,7 @@ def _say_compress(args: Mapping[str, float], rng: random.Random) -> str:
 
 
 def _say_expand(args: Mapping[str, float], rng: random.Random) -> str:
-    details = _dynamics_details("expand", args)
+    details = _dynamics_details("expand", args, rng)
     if not details:
         return rng.choice(("expand the dynamics a bit", "add some upward expansion"))
     base = rng.choice(
@@ -139,7 +147,7 @@ def _say_limit(args: Mapping[str, float], rng: random.Random) -> str:
         t = number("limit", "threshold_db", args["threshold_db"])
         details.append(rng.choice((f"the ceiling at {t} dB", f"a {t} dB ceiling")))
     if "release_ms" in args:
-        details.append(f"{number('limit', 'release_ms', args['release_ms'])} ms release")
+        details.append(f"{millis('limit', 'release_ms', args['release_ms'], rng)} release")
     if not details:
         return rng.choice(("put a limiter on it", "limit the peaks a little"))
     return with_details(
@@ -155,7 +163,7 @@ def _say_reverb(args: Mapping[str, float], rng: random.Random) -> str:
         "dry": ("dry level", "a dry level of"),
     }
     details = [
-        f"{rng.choice(names[key])} {number('apply_reverb', key, args[key])}"
+        f"{rng.choice(names[key])} {share('apply_reverb', key, args[key], rng)}"
         for key in names
         if key in args
     ]
@@ -169,12 +177,12 @@ def _say_reverb(args: Mapping[str, float], rng: random.Random) -> str:
 def _say_delay(args: Mapping[str, float], rng: random.Random) -> str:
     details = []
     if "time_ms" in args:
-        t = number("delay", "time_ms", args["time_ms"])
-        details.append(rng.choice((f"{t} ms between echoes", f"a delay time of {t} ms")))
+        t = millis("delay", "time_ms", args["time_ms"], rng)
+        details.append(rng.choice((f"{t} between echoes", f"a delay time of {t}")))
     if "feedback" in args:
-        details.append(f"feedback of {number('delay', 'feedback', args['feedback'])}")
+        details.append(f"feedback of {share('delay', 'feedback', args['feedback'], rng)}")
     if "mix" in args:
-        details.append(f"a mix of {number('delay', 'mix', args['mix'])}")
+        details.append(f"a mix of {share('delay', 'mix', args['mix'], rng)}")
     if not details:
         return rng.choice(("add some delay", "add a bit of echo"))
     return with_details(
@@ -187,7 +195,7 @@ def _say_pan(args: Mapping[str, float], rng: random.Random) -> str:
     if position == 0.0:
         return rng.choice(("centre the balance", "keep it centred"))
     side = "right" if position > 0 else "left"
-    a = magnitude("pan", "position", position)
+    a = share("pan", "position", abs(position), rng)
     return rng.choice(
         ("pan it {a} to the {s}", "shift the balance {s} by {a}", "move it toward the {s} by {a}")
     ).format(a=a, s=side)

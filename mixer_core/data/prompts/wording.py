@@ -45,6 +45,30 @@ def hertz(tool: str, param: str, value: float, rng: random.Random) -> str:
     return f"{number(tool, param, value)} Hz"
 
 
+def millis(tool: str, param: str, value: float, rng: random.Random) -> str:
+    """``250 ms`` or, from 100 ms up and half the time, ``0.25 s``."""
+    seconds = f"{value / 1000:.4f}".rstrip("0").rstrip(".")
+    if value >= 100 and float(seconds) * 1000 == value and rng.random() < 0.5:
+        return f"{seconds} s"
+    return f"{number(tool, param, value)} ms"
+
+
+# shares people say in words, as the grid writes them (``language.stated`` reads them back)
+_WORD_SHARES = {0.5: "half", 0.33: "a third", 0.67: "two thirds", 0.25: "a quarter",
+                0.75: "three quarters"}  # fmt: skip
+
+
+def share(tool: str, param: str, value: float, rng: random.Random) -> str:
+    """A 0–1 amount as ``0.3``, ``30 %``, ``30 percent`` or, where exact, in words."""
+    draw = rng.random()
+    if value in _WORD_SHARES and draw < 0.4:
+        return _WORD_SHARES[value]
+    percent = round(value * 100, 6)
+    if draw < 0.6 and float(percent).is_integer():
+        return f"{int(percent)}{rng.choice((' %', '%', ' percent'))}"
+    return number(tool, param, value)
+
+
 def with_details(base: str, details: list[str], rng: random.Random) -> str:
     rng.shuffle(details)
     return f"{base} with " + join_plain(details)
