@@ -21,6 +21,8 @@ from dagster import (
 
 from assets.augmentation_manifest import augmentation_manifest
 from assets.metadata import image_markdown
+from mixer_core.data.generator import is_generated_artist
+from mixer_core.model.persistence import write_training_data
 from mixer_core.training import TrainingCallbacks, load_training_table, train, write_dataset_file
 from mixer_core.training.data import DatasetError
 from mixer_core.training.loop import HISTORY_FILENAME, LOSS_CURVE_FILENAME
@@ -95,6 +97,8 @@ def mixer_lora(
         mlflow.end_run(run_id, status="FAILED")
         raise
 
+    generated = [a for a in artists if is_generated_artist(paths.artist_raw_dir(a))]
+    write_training_data(result.model_dir, artists, generated)
     curve = output_dir / LOSS_CURVE_FILENAME
     curve_metadata = {}
     if curve.exists():  # absent only when the run stopped before its first logged step
@@ -121,10 +125,13 @@ def mixer_lora(
             "steps": MetadataValue.int(result.steps),
             "final_train_loss": _float(result.final_train_loss),
             "last_val_loss": _float(result.last_val_loss),
+            "best_val_loss": _float(result.best_val_loss),
+            "kept_weights_of_step": MetadataValue.int(int(result.best_step or result.steps)),
             "skipped_nonfinite_steps": MetadataValue.int(result.skipped_nonfinite_steps),
             "elapsed_s": MetadataValue.float(float(result.elapsed_s)),
             "train_recipes": MetadataValue.int(int((table["split"] == "train").sum())),
             "artists": MetadataValue.json(artists),
+            "generated_artists": MetadataValue.int(len(generated)),
             **curve_metadata,
         }
     )

@@ -70,10 +70,7 @@ PACKAGES: tuple[str, ...] = (
     "hyperrogue-music",
     "supertux-data",
 )
-DEFAULT_CACHE_DIRS: tuple[Path, ...] = (
-    Path("/work/realaudio/debs"),
-    Path("~/.cache/mixer/debs").expanduser(),
-)
+DEFAULT_CACHE_DIRS: tuple[Path, ...] = (Path("~/.cache/mixer/debs").expanduser(),)
 MANIFEST_NAME = "corpus.json"
 UNPACK_MARKER = ".unpacked-from"
 EDGE_FRACTION = 0.1

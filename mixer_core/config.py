@@ -59,6 +59,11 @@ class TrainingConfig(_Section):
     device: str = _f("auto", "'auto' (CUDA when present), 'cpu', 'cuda' or 'cuda:N'")
     eval_every_steps: int = _f(50, "validation loss every N optimizer steps", gt=0)
     val_batches: int = _f(4, "validation batches per evaluation", gt=0)
+    keep_best: bool = _f(
+        True,
+        "end with the weights of the lowest validation loss (kept beside the checkpoint), "
+        "not the last step's: a long budget on a small corpus overfits",
+    )
     checkpoint_every_steps: int = _f(100, "write a resumable checkpoint every N steps", gt=0)
     log_every_steps: int = _f(5, "report loss/lr/grad-norm every N steps", gt=0)
     nan_guard_max_consecutive: int = _f(

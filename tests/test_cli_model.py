@@ -12,12 +12,14 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 import yaml
 
 from mixer_core.audio.io import read_audio
 from mixer_core.data.generator import generate_dataset
 from mixer_core.language.grammar import parse
+from mixer_core.tools.mixing_tools import MixingTools
 from tests.training_fixtures import tiny_training_config
 
 pytestmark = pytest.mark.slow
@@ -75,9 +77,15 @@ def test_mix_with_folder_and_registry_alias(workspace, tmp_path: Path) -> None:
             env=env,
         )  # fmt: skip
         assert result.returncode == 0, result.stderr[-3000:]
-        parse(result.stdout.strip().splitlines()[-1])
+        program = parse(result.stdout.strip().splitlines()[-1])
         audio, _ = read_audio(out)
-        assert audio.shape == read_audio(song)[0].shape
+        source, rate = read_audio(song)
+        # the file written is the printed program run on the input, nothing else
+        expected = MixingTools().apply(source, rate, program)
+        assert audio.shape == source.shape
+        np.testing.assert_allclose(audio, expected, atol=1.5 / 2**15)
+        # the model heard generated songs only, and says so once
+        assert result.stderr.count("trained on generated sample audio only") == 1
 
 
 def test_mix_names_a_missing_model(workspace, tmp_path: Path) -> None:

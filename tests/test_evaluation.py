@@ -359,6 +359,13 @@ def test_evaluate_folder_with_one_artist_says_where_the_heuristic_was_fitted(
         evaluate_folder(tmp_path / artist.name, {}, FOLDER)
 
 
+def test_a_limit_is_spread_over_every_artist_and_song(tmp_path: Path) -> None:
+    generate_dataset(tmp_path, 2, 3, 3 * SEGMENT_SECONDS, FOLDER.generators)
+    report = evaluate_folder(tmp_path, {}, FOLDER, limit=6, progress=False)
+    songs = report.examples["recipe_id"].str.rsplit("/", n=1).str[0].unique()
+    assert report.examples["recipe_id"].nunique() == 6 and len(songs) == 6
+
+
 def test_what_a_user_asks_is_reported_per_prompt_kind(mixed_examples: list[EvalExample]) -> None:
     """Oracle: every stated value exact, tools in order, nothing made worse; no-op: no value
     written; a wrong fixed gain makes recipes worse than the input."""

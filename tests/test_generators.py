@@ -13,6 +13,7 @@ import pytest
 from mixer_core.audio.io import read_audio
 from mixer_core.config import GeneratorConfig
 from mixer_core.data.generator import (
+    GENERATED_MARKER,
     PEAK_CEILING,
     STEMS,
     ArtistStyle,
@@ -20,6 +21,7 @@ from mixer_core.data.generator import (
     generate_dataset,
     generate_song,
     generate_stems,
+    is_generated_artist,
 )
 from mixer_core.data.generator.style import real_music
 from mixer_core.data.generator.synthesis import VOICES, Notes, render
@@ -181,8 +183,12 @@ def test_dataset_layout_and_byte_identical_rerun(tmp_path: Path) -> None:
     assert len(names) == len(set(names)) == 6
     assert all(re.fullmatch(r"artist_0[12]_[a-z]+/song_0[123]_[a-z]+\.wav", n) for n in names)
     assert len({n.split("/")[0] for n in names}) == 2
+    markers = [
+        tmp_path / "a" / artist / GENERATED_MARKER for artist in {n.split("/")[0] for n in names}
+    ]
+    assert all(is_generated_artist(m.parent) for m in markers)
     assert sorted(p.as_posix() for p in (tmp_path / "a").rglob("*") if p.is_file()) == sorted(
-        p.as_posix() for p in first
+        p.as_posix() for p in [*first, *markers]
     )
     assert [p.relative_to(tmp_path / "b").as_posix() for p in again] == names
     for x, y in zip(first, again, strict=True):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import random
 from typing import Any
 
 import numpy as np
@@ -12,8 +13,8 @@ from hypothesis import given, settings
 from transformers import ClapConfig, ClapFeatureExtractor, ClapModel
 
 from mixer_core.config import MixerConfig
+from mixer_core.language.grammar import ToolCall, parse, value_spans
 from mixer_core.language.grammar import format as format_program
-from mixer_core.language.grammar import parse, value_spans
 from mixer_core.language.stated import read_numbers
 from mixer_core.model import (
     MixerModel,
@@ -521,3 +522,48 @@ def test_prepare_batch_resamples_other_rates(model):
     batch = model.prepare_batch(noise_audio(1, seconds=0.5), RATE * 2, ["x"])
     reference = model.prepare_batch(noise_audio(1, seconds=0.25), RATE, ["x"])
     assert batch["input_features"].shape == reference["input_features"].shape
+
+
+def test_stated_values_are_copied_exactly_even_ones_never_trained_on():
+    """Trained briefly on "turn it up/down by X dB" with a few X, the model writes other,
+    unseen X exactly, with the sign the words give: the pointer chose the number, the
+    value is the number itself (a regression could not land on unseen values)."""
+    torch.manual_seed(0)
+    model = MixerModel.from_config(tiny_config(), RATE, seed=2)
+    model.train()
+    rng = random.Random(0)
+    seen = [1.5, 2.0, 3.5, 4.0, 6.5, 7.0, 9.5, 11.0]
+    optimizer = torch.optim.AdamW(model.trainable_parameters(), lr=3e-3)
+    for _ in range(60):
+        values = [rng.choice(seen) * rng.choice((1, -1)) for _ in range(8)]
+        prompts = [f"turn it {'up' if v > 0 else 'down'} by {abs(v):g} dB" for v in values]
+        targets = [f"change_volume(db={v:.1f})" for v in values]
+        batch = model.prepare_batch(noise_audio(8, seed=rng.randrange(99)), RATE, prompts, targets)
+        loss = model(**batch).loss
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+    unseen = [4.4, -0.4, 13.3, -8.8]
+    prompts = [
+        "Please turn it up by 4.4 dB.",
+        "Can you make it 0.4 dB quieter?",
+        "turn it up by 13.3 dB",
+        "turn it down by 8.8dB",
+    ]
+    generations = model.generate(noise_audio(4, seed=7), RATE, prompts, check=False)
+    for generation, value in zip(generations, unseen, strict=True):
+        assert parse(generation.program) == [ToolCall("change_volume", {"db": value})]
+        assert generation.values[0].copied == 0
+
+
+def test_a_prompt_repeated_past_the_window_means_what_it_says_once(model):
+    audio = noise_audio(1, seed=5)
+    once = "make it louder"
+    assert model.text_encoder.read(" ".join([once] * 2000)) == once
+    long = model.generate_programs(audio, RATE, [" ".join([once] * 2000)], check=False)
+    assert long == model.generate_programs(audio, RATE, [once], check=False)
+    window = model.text_encoder.max_length
+    clauses = ", ".join(f"boost the lows by {i} dB" for i in range(1, 60))
+    read = model.text_encoder.read(clauses)
+    assert len(model.text_encoder.tokenizer(read)["input_ids"]) <= window
+    assert read.endswith(" dB") and clauses.startswith(read)

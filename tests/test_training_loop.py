@@ -11,12 +11,13 @@ import pytest
 import torch
 
 from mixer_core.config import Config
-from mixer_core.model import MixerModel
+from mixer_core.model import MixerModel, load_mixer
 from mixer_core.training import loop
-from mixer_core.training.checkpoint import CheckpointError, checkpoint_dir
+from mixer_core.training.checkpoint import CheckpointError, best_weights_path, checkpoint_dir
 from mixer_core.training.data import load_training_table
 from mixer_core.training.device import TrainingError
 from mixer_core.training.loop import TrainingCallbacks, train
+from mixer_core.training.reporting import Budget
 from mixer_core.training.schedule import LearningRateSchedule, epoch_plan
 from tests.training_fixtures import make_processed_tree, tiny_training_config
 
@@ -255,3 +256,30 @@ def test_the_input_cache_renders_each_recipe_once_and_changes_nothing(
     assert sorted(renders[0]) == sorted(training_ids * 2)
     for name, value in trained[0].items():
         torch.testing.assert_close(trained[64][name], value, rtol=1e-5, atol=1e-6)
+
+
+def test_the_model_kept_is_the_one_of_the_best_validation_loss(data, tmp_path: Path) -> None:
+    processed, table = data
+    cfg = _config(max_steps=6, eval_every_steps=1, learning_rate=2e-2, keep_best=True)
+    result = train(cfg, table, processed, tmp_path / "run", resume=False)
+    losses = {h["step"]: h["val_loss"] for h in result.history if "val_loss" in h}
+    best = min(losses, key=losses.get)
+    assert result.best_step == best and result.best_val_loss == pytest.approx(losses[best])
+    kept = torch.load(best_weights_path(tmp_path / "run"), weights_only=True)
+    assert kept["step"] == best
+    saved = load_mixer(result.model_dir)
+    for name, tensor in _trainable(saved).items():
+        torch.testing.assert_close(tensor, kept["model"][name])
+
+
+def test_the_budget_that_binds_gives_progress_and_eta(monkeypatch: pytest.MonkeyPatch) -> None:
+    by_time = Budget(total_steps=1_090_000, start_step=0, max_minutes=15.0, started=0.0)
+    monkeypatch.setattr(by_time, "elapsed", lambda: 9.0)  # 1 % of 15 minutes
+    assert by_time.progress(45) == pytest.approx(0.01)
+    assert by_time.binding(45) == "15 min"
+    assert by_time.eta_s(45) == pytest.approx(891.0)
+    assert by_time.describe(45).startswith("step 45 (1.0 % of 15 min, ETA 14.8 min")
+    by_steps = Budget(total_steps=200, start_step=50, max_minutes=None, started=0.0)
+    monkeypatch.setattr(by_steps, "elapsed", lambda: 30.0)
+    assert by_steps.binding(100) == "200 steps" and by_steps.progress(100) == 0.5
+    assert by_steps.eta_s(100) == pytest.approx(60.0)  # 50 steps in 30 s, 100 to go

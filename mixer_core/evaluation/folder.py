@@ -7,12 +7,13 @@ fitted leave-one-artist-out so it never sees the audio it fixes.
 
 from __future__ import annotations
 
-import itertools
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+import sys
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+from tqdm.auto import tqdm
 
 from mixer_core.audio.io import AUDIO_SUFFIXES, PYDUB_SUFFIXES, AudioFileError, read_audio
 from mixer_core.config import Config, DataConfig
@@ -64,18 +65,25 @@ def find_songs(data_dir: Path) -> dict[str, list[_Song]]:
     return artists
 
 
+def _song_segments(
+    song: _Song, data: DataConfig, skipped: list[str]
+) -> Iterator[tuple[str, np.ndarray]]:
+    """``(segment_id, segment)`` of one song, cut in memory."""
+    try:
+        audio, _ = read_audio(song.path, sample_rate=data.sample_rate, channels=data.channels)
+    except AudioFileError as exc:
+        skipped.append(f"skipped {exc}")
+        return
+    for index, _start, segment in configured_segments(audio, data):
+        yield f"{song.artist}/{song.name}/{index:04d}", segment
+
+
 def _artist_segments(
     songs: Sequence[_Song], data: DataConfig, skipped: list[str]
 ) -> Iterator[tuple[str, np.ndarray]]:
     """``(segment_id, segment)`` of each song, cut in memory, song by song."""
     for song in songs:
-        try:
-            audio, _ = read_audio(song.path, sample_rate=data.sample_rate, channels=data.channels)
-        except AudioFileError as exc:
-            skipped.append(f"skipped {exc}")
-            continue
-        for index, _start, segment in configured_segments(audio, data):
-            yield f"{song.artist}/{song.name}/{index:04d}", segment
+        yield from _song_segments(song, data, skipped)
 
 
 def _render_segment(
@@ -105,6 +113,23 @@ def _fit_sample(
     ]
 
 
+def _song_examples(
+    song: _Song, cfg: Config, seed: int, count: int | None, skipped: list[str]
+) -> list[EvalExample]:
+    """The rendered recipes of one song: all of them, or ``count`` spread over its
+    segments (evenly spaced segments, then evenly spaced recipes)."""
+    segments = list(_song_segments(song, cfg.data, skipped))
+    if count is not None:
+        needed = -(-count // cfg.augmentation.recipes_per_segment)
+        segments = evenly_spaced(segments, max(1, needed))
+    examples = [
+        ex
+        for segment_id, segment in segments
+        for ex in _render_segment(segment_id, segment, song.artist, cfg, seed)
+    ]
+    return examples if count is None else evenly_spaced(examples, count)
+
+
 def evaluate_folder(
     data_dir: Path,
     predictors: Mapping[str, Predictor | TargetPredictor],
@@ -123,9 +148,12 @@ def evaluate_folder(
     heuristic fitted on the other artists (at most ``FIT_SEGMENTS_PER_ARTIST``
     segments each), so it never sees the audio it fixes. With one artist there is no
     other audio, so it is fitted on the evaluated audio itself, and the report says so.
-    ``limit`` caps the examples, shared evenly across artists. Unreadable files are
-    skipped and listed in the report's notes. At most one artist's segments are in
-    memory at a time, besides the fitting sample.
+    ``limit`` caps the examples, shared evenly across artists and, within an artist,
+    across its songs (so a limit never leaves most songs out). Unreadable files are
+    skipped and listed in the report's notes. At most one song's segments are in memory
+    at a time, besides the fitting sample. ``progress`` shows one bar on stderr over the
+    whole evaluation, the heuristic's fit included: over recipes with a limit, else over
+    songs.
     """
     artists = find_songs(Path(data_dir))
     names = list(artists)
@@ -133,46 +161,64 @@ def evaluate_folder(
     skipped: list[str] = []
     fit_heuristics = "heuristic" not in predictors
     leave_one_out = len(names) >= 2
+    total_songs = sum(len(songs) for songs in artists.values())
+    bar = tqdm(
+        total=limit if limit is not None else total_songs,
+        unit="recipe" if limit is not None else "song",
+        desc="evaluate",
+        disable=not progress,
+        file=sys.stderr,
+    )
     fit_data: dict[str, list[EvalExample]] = {}
-    if not fit_heuristics:
-        note = "heuristic as given by the caller"
-    elif leave_one_out:
-        fit_data = {a: _fit_sample(a, artists[a], cfg, seed, skipped) for a in names}
-        note = (
-            f"heuristic fitted leave-one-artist-out: each of the {len(names)} artists is "
-            "scored by a heuristic fitted on the other artists"
-        )
-    else:
-        fit_data = {names[0]: _fit_sample(names[0], artists[names[0]], cfg, seed, skipped)}
-        note = (
-            f"heuristic fitted on the evaluated audio itself (only one artist, {names[0]!r}, "
-            "so there is no held-out audio to fit on): its figures are optimistic"
-        )
-    reports = []
-    for artist, share in zip(names, _shares(limit, len(names)), strict=True):
-        if share == 0:
-            continue
-        chosen: dict[str, Predictor | TargetPredictor] = {
-            **predictors,
-            "noop": predictors.get("noop", NoOpBaseline()),
-            "oracle": predictors.get("oracle", OracleBaseline()),
-        }
+    with bar:
         if fit_heuristics:
-            fit_examples = [
-                ex
-                for other, sample in fit_data.items()
-                if other != artist or not leave_one_out
-                for ex in sample
-            ]
-            chosen["heuristic"] = fit_heuristic(fit_examples, sample_rate)
-        examples: Iterable[EvalExample] = (
-            ex
-            for segment_id, segment in _artist_segments(artists[artist], cfg.data, skipped)
-            for ex in _render_segment(segment_id, segment, artist, cfg, seed)
-        )
-        if share is not None:
-            examples = itertools.islice(examples, share)
-        reports.append(evaluate(examples, chosen, sample_rate, progress=progress))
+            for i, artist in enumerate(names if leave_one_out else names[:1]):
+                bar.set_description(f"evaluate: heuristic fit {i + 1}/{len(names)}")
+                fit_data[artist] = _fit_sample(artist, artists[artist], cfg, seed, skipped)
+        bar.set_description("evaluate")
+        if not fit_heuristics:
+            note = "heuristic as given by the caller"
+        elif leave_one_out:
+            note = (
+                f"heuristic fitted leave-one-artist-out: each of the {len(names)} artists is "
+                "scored by a heuristic fitted on the other artists"
+            )
+        else:
+            note = (
+                f"heuristic fitted on the evaluated audio itself (only one artist, "
+                f"{names[0]!r}, so there is no held-out audio to fit on): its figures are "
+                "optimistic"
+            )
+        reports = []
+        for artist, share in zip(names, _shares(limit, len(names)), strict=True):
+            if share == 0:
+                continue
+            chosen: dict[str, Predictor | TargetPredictor] = {
+                **predictors,
+                "noop": predictors.get("noop", NoOpBaseline()),
+                "oracle": predictors.get("oracle", OracleBaseline()),
+            }
+            if fit_heuristics:
+                fit_examples = [
+                    ex
+                    for other, sample in fit_data.items()
+                    if other != artist or not leave_one_out
+                    for ex in sample
+                ]
+                chosen["heuristic"] = fit_heuristic(fit_examples, sample_rate)
+            songs = artists[artist]
+            remaining = share
+            for index, song in enumerate(songs):
+                # what an unreadable or short song cannot give passes to the next ones
+                count = None if remaining is None else -(-remaining // (len(songs) - index))
+                if count == 0:
+                    break
+                examples = _song_examples(song, cfg, seed, count, skipped)
+                if remaining is not None:
+                    remaining -= len(examples)
+                if examples:
+                    reports.append(evaluate(examples, chosen, sample_rate, progress=False))
+                bar.update(len(examples) if limit is not None else 1)
     return EvaluationReport.concat(reports, notes=[note, *dict.fromkeys(skipped)])
 
 

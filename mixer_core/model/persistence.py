@@ -11,6 +11,7 @@ Layout::
     adapter/                 LoRA adapter (peft save_pretrained)
     decoder/                 small decoder only: config + base weights (safetensors)
     decoder.json             where a pretrained decoder's frozen base weights live
+    training_data.json       what it was trained on: artists, and which were generated
 
 The text encoder is copied even when frozen so the folder works on another machine
 (an MLflow artifact); a pretrained decoder's base is referenced by path because it is
@@ -19,6 +20,7 @@ frozen and can be gigabytes.
 
 from __future__ import annotations
 
+import json
 import shutil
 import tempfile
 from pathlib import Path
@@ -40,6 +42,7 @@ CONFIG_FILE = "mixer_config.yaml"
 # 3: the value head copies stated numbers and estimates a distribution
 FORMAT_VERSION = 3
 VALUE_HEAD_FILE = "value_head.safetensors"
+TRAINING_DATA_FILE = "training_data.json"
 
 
 def _weights(module: torch.nn.Module) -> dict[str, torch.Tensor]:
@@ -106,3 +109,25 @@ def load_mixer(folder: str | Path, device: str = "cpu") -> MixerModel:
         head.load_state_dict(load_file(folder / VALUE_HEAD_FILE))
     model = MixerModel(config, sample_rate, text, audio, decoder, fusion, head)
     return model.to(torch.device(device)).eval()
+
+
+def write_training_data(folder: str | Path, artists: list[str], generated: list[str]) -> Path:
+    """Record in a model folder which artists it was trained on and which were generated."""
+    path = Path(folder) / TRAINING_DATA_FILE
+    record = {"artists": sorted(artists), "generated_artists": sorted(generated)}
+    path.write_text(json.dumps(record, indent=2) + "\n")
+    return path
+
+
+def read_training_data(folder: str | Path) -> dict | None:
+    """:func:`write_training_data`'s record, or ``None`` for a folder without one."""
+    path = Path(folder) / TRAINING_DATA_FILE
+    if not path.is_file():
+        return None
+    try:
+        record = json.loads(path.read_text())
+    except json.JSONDecodeError as exc:
+        raise ModelLoadError(f"{path}: not valid JSON ({exc})") from None
+    if not isinstance(record, dict) or not isinstance(record.get("artists"), list):
+        raise ModelLoadError(f"{path}: expected an object with a list 'artists'")
+    return record

@@ -16,20 +16,33 @@ import soxr
 import torch
 
 from mixer_core.language.grammar import ToolCall, parse
+from mixer_core.model.generation import Generation
 from mixer_core.model.mixer_model import MixerModel
-from mixer_core.model.persistence import load_mixer
+from mixer_core.model.persistence import load_mixer, read_training_data
 
 
 class MixerPredictor:
-    def __init__(self, model: MixerModel, batch_size: int = 8) -> None:
+    """``training_data`` is the model folder's record of what it was trained on (``None``
+    when the folder has none)."""
+
+    def __init__(
+        self, model: MixerModel, batch_size: int = 8, training_data: dict | None = None
+    ) -> None:
         self.model = model.eval()
         self.batch_size = batch_size
+        self.training_data = training_data
 
     @classmethod
     def from_folder(
         cls, path: str | Path, device: str = "cpu", batch_size: int = 8
     ) -> MixerPredictor:
-        return cls(load_mixer(path, device), batch_size)
+        return cls(load_mixer(path, device), batch_size, read_training_data(path))
+
+    @property
+    def trained_on_generated_audio_only(self) -> bool:
+        record = self.training_data or {}
+        artists = set(record.get("artists", []))
+        return bool(artists) and artists <= set(record.get("generated_artists", []))
 
     @property
     def sample_rate(self) -> int:
@@ -60,21 +73,25 @@ class MixerPredictor:
     def predict_batch(
         self, audios: Sequence[np.ndarray], sample_rate: int, prompts: Sequence[str]
     ) -> list[list[ToolCall]]:
+        return [parse(g.program) for g in self.generate_batch(audios, sample_rate, prompts)]
+
+    def generate_batch(
+        self, audios: Sequence[np.ndarray], sample_rate: int, prompts: Sequence[str]
+    ) -> list[Generation]:
+        """The model's :class:`Generation` per example: program, values and notes."""
         if len(audios) != len(prompts):
             raise ValueError(f"{len(audios)} audio examples but {len(prompts)} prompts")
         prepared = [self.prepare_audio(audio, sample_rate) for audio in audios]
         by_length: dict[int, list[int]] = {}
         for index, audio in enumerate(prepared):
             by_length.setdefault(audio.shape[1], []).append(index)
-        programs: list[str] = [""] * len(prepared)
+        generations: list[Generation | None] = [None] * len(prepared)
         with torch.inference_mode():
             for indices in by_length.values():
                 for start in range(0, len(indices), self.batch_size):
                     chunk = indices[start : start + self.batch_size]
                     batch = torch.from_numpy(np.stack([prepared[i] for i in chunk]))
-                    texts = self.model.generate_programs(
-                        batch, self.sample_rate, [prompts[i] for i in chunk]
-                    )
-                    for i, text in zip(chunk, texts, strict=True):
-                        programs[i] = text
-        return [parse(text) for text in programs]
+                    done = self.model.generate(batch, self.sample_rate, [prompts[i] for i in chunk])
+                    for i, generation in zip(chunk, done, strict=True):
+                        generations[i] = generation
+        return [g for g in generations if g is not None]

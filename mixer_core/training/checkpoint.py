@@ -33,6 +33,7 @@ LAST_DIRNAME = "last"
 STATE_FILENAME = "state.pt"
 CONFIG_FILENAME = "config.json"
 FORMAT_VERSION = 1
+BEST_FILENAME = "best.pt"
 
 # Keys under ``mixer`` that change behaviour but not which tensors exist or their shapes;
 # a resumed run may change them.
@@ -65,6 +66,7 @@ class TrainingState:
     position: int = 0
     skipped_nonfinite_steps: int = 0
     best_val_loss: float | None = None
+    best_step: int | None = None
     last_val_loss: float | None = None
     last_train_loss: float | None = None
     history: list[dict[str, float]] = field(default_factory=list)
@@ -180,6 +182,34 @@ def save_checkpoint(
     if old.exists():
         shutil.rmtree(old)
     return target
+
+
+def best_weights_path(output_dir: Path) -> Path:
+    return Path(output_dir) / CHECKPOINTS_DIRNAME / BEST_FILENAME
+
+
+def save_best_weights(output_dir: Path, model: nn.Module, step: int) -> Path:
+    """The trainable tensors at the best validation loss so far (atomic replace)."""
+    path = best_weights_path(output_dir)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tensors = {name: t.detach().cpu().clone() for name, t in _stateful_tensors(model).items()}
+    staging = path.with_suffix(".staging")
+    torch.save({"step": step, "model": tensors}, staging)
+    staging.replace(path)
+    return path
+
+
+def load_best_weights(output_dir: Path, model: nn.Module) -> int:
+    """Load :func:`save_best_weights`' tensors into ``model``; returns their step."""
+    path = best_weights_path(output_dir)
+    try:
+        payload = torch.load(path, map_location="cpu", weights_only=True)
+    except (OSError, RuntimeError, EOFError) as exc:
+        raise CheckpointError(f"{path}: cannot read the best weights ({exc})") from exc
+    if set(payload["model"]) != set(_stateful_tensors(model)):
+        raise CheckpointError(f"{path}: the best weights do not match the model's tensors")
+    model.load_state_dict(payload["model"], strict=False)
+    return int(payload["step"])
 
 
 def find_checkpoint(output_dir: Path) -> Path | None:

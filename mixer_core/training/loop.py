@@ -40,13 +40,21 @@ from mixer_core.training.checkpoint import (
     TrainingState,
     check_checkpoint_config,
     find_checkpoint,
+    load_best_weights,
     load_checkpoint,
+    save_best_weights,
     save_checkpoint,
 )
 from mixer_core.training.data import RecipeDataset, collate
 from mixer_core.training.device import TrainingError, autocast_dtype, resolve_device
 from mixer_core.training.input_cache import InputCache
-from mixer_core.training.reporting import plot_loss_curve, progress_bar, record
+from mixer_core.training.reporting import (
+    Budget,
+    advance,
+    plot_loss_curve,
+    progress_bar,
+    record,
+)
 from mixer_core.training.schedule import LearningRateSchedule, epoch_plan
 
 log = logging.getLogger(__name__)
@@ -75,6 +83,7 @@ class TrainingResult:
     epochs_completed: int
     final_train_loss: float | None
     best_val_loss: float | None
+    best_step: int | None
     last_val_loss: float | None
     skipped_nonfinite_steps: int
     history: list[dict[str, float]] = field(default_factory=list)
@@ -265,14 +274,10 @@ def train(
         f" ({tc.mixed_precision} autocast)" if amp_dtype else "",
     )
 
-    def time_spent() -> float:
-        """Share of the ``max_minutes`` budget used so far (0 without a budget)."""
-        if tc.max_minutes is None:
-            return 0.0
-        return (time.perf_counter() - started) / (tc.max_minutes * 60)
+    budget = Budget(total_steps, state.step, tc.max_minutes, started)
 
     def out_of_time() -> bool:
-        return time_spent() >= 1.0
+        return budget.time_share() >= 1.0
 
     def finished() -> bool:
         if tc.max_steps is not None:
@@ -285,7 +290,9 @@ def train(
         if state.last_val_loss is not None and (
             state.best_val_loss is None or value < state.best_val_loss
         ):
-            state.best_val_loss = value
+            state.best_val_loss, state.best_step = value, state.step
+            if tc.keep_best:
+                save_best_weights(output_dir, model, state.step)
         metrics = _finite_metrics({"val_loss": value, "best_val_loss": state.best_val_loss})
         record(state.history, state.step, metrics)
         log.info("step %d val_loss %.4f", state.step, value)
@@ -305,7 +312,7 @@ def train(
         if callbacks.on_checkpoint:
             callbacks.on_checkpoint(state.step, path)
 
-    bar = progress_bar(total_steps, state.step)
+    bar = progress_bar(budget, state.step)
     evaluated_at = checkpointed_at = state.step
     consecutive_bad = 0
     window_losses: list[float] = []
@@ -322,7 +329,7 @@ def train(
             )
             batches = _micro_batches(train_set, groups[state.position :], tc, device)
             for group in groups[state.position :]:
-                lr = schedule(state.step + 1, time_spent())
+                lr = schedule(state.step + 1, budget.time_share())
                 for param_group in optimizer.param_groups:
                     param_group["lr"] = lr
                 bad_loss, step_losses, step_parts, grad_norm = None, [], {}, math.nan
@@ -364,7 +371,7 @@ def train(
                 optimizer.zero_grad(set_to_none=True)
                 state.step += 1
                 state.position += 1
-                bar.update(1)
+                advance(bar, budget, state.step)
 
                 if stepped:
                     consecutive_bad = 0
@@ -410,9 +417,8 @@ def train(
                     record(state.history, state.step, metrics)
                     bar.set_postfix(loss=metrics.get("loss"), lr=lr)
                     log.info(
-                        "step %d/%d %s",
-                        state.step,
-                        total_steps,
+                        "%s %s",
+                        budget.describe(state.step),
                         " ".join(f"{k} {v:.4g}" for k, v in metrics.items()),
                     )
                     if callbacks.on_log:
@@ -438,6 +444,9 @@ def train(
         checkpoint()
     elif checkpointed_at != state.step:
         checkpoint()
+    if tc.keep_best and state.best_step is not None and state.best_step != state.step:
+        restored = load_best_weights(output_dir, model)
+        log.info("kept the weights of step %d (best val_loss %.4f)", restored, state.best_val_loss)
     model.eval()
     model_dir = save_mixer(model, output_dir / MODEL_DIRNAME)
     (output_dir / HISTORY_FILENAME).write_text(json.dumps(state.history, indent=1))
@@ -450,6 +459,7 @@ def train(
         epochs_completed=state.epoch,
         final_train_loss=state.last_train_loss,
         best_val_loss=state.best_val_loss,
+        best_step=state.best_step,
         last_val_loss=state.last_val_loss,
         skipped_nonfinite_steps=state.skipped_nonfinite_steps,
         history=state.history,

@@ -26,7 +26,7 @@ def _evaluate(args: argparse.Namespace) -> None:
         cfg,
         seed=args.seed,
         limit=args.limit,
-        progress=not args.json,
+        progress=not args.quiet,
     )
     print(report.to_json() if args.json else report.to_markdown())
 
@@ -41,6 +41,9 @@ def register(commands: Commands) -> None:
     sub.add_argument("--model", required=True, help="model folder or models:/ URI")
     sub.add_argument("--data_dir", required=True, help="audio laid out as DIR/<artist>/<song>")
     sub.add_argument("--json", action="store_true", help="print JSON instead of tables")
+    sub.add_argument(
+        "--quiet", action="store_true", help="no progress bar on stderr (stdout is the report)"
+    )
     sub.add_argument("--limit", type=int, default=None, help="at most N recipes")
     sub.add_argument("--seed", type=int, default=0, help="seed of the sampled recipes")
     add_config_flag(sub)

@@ -65,7 +65,7 @@ def _has_artists(data_dir: Path) -> bool:
 
 def _demo(args: argparse.Namespace) -> None:
     from mixer_core.config import load_config
-    from mixer_core.data.generator import generate_dataset
+    from mixer_core.data.generator import generate_dataset, is_generated_artist
 
     raw = Path(args.data_dir)
     if _has_artists(raw):
@@ -84,6 +84,15 @@ def _demo(args: argparse.Namespace) -> None:
         f"  DAGSTER_HOME={home} .venv/bin/dagster dev -w workspace.yaml\n"
         f"  .venv/bin/mlflow ui --backend-store-uri {MlflowResource().tracking_uri}"
     )
+    artists = [p for p in raw.iterdir() if p.is_dir() and not p.name.startswith((".", "_"))]
+    if artists and all(is_generated_artist(p) for p in artists):
+        print(
+            "\nThe model was trained on generated sample audio only: the figures above are "
+            "on generated songs, and on real music its blind fixes are less reliable.\n"
+            "To train on your own music, put it in "
+            f"{raw}/<artist>/<song>.wav|flac|ogg|mp3 (remove the generated artists) and run "
+            "`bash scripts/demo.sh` again, or `.venv/bin/mixer train --evaluate`."
+        )
 
 
 def _smoke_test(args: argparse.Namespace) -> None:
@@ -140,16 +149,40 @@ def _smoke_test(args: argparse.Namespace) -> None:
     )
 
 
+GENERATED_ONLY = (
+    "this model was trained on generated sample audio only, so its blind fixes of real "
+    "music are less reliable; to train on your own music put it in "
+    "data/raw/<artist>/<song>.wav and run `bash scripts/demo.sh` (or `mixer train`)"
+)
+
+
 def _mix(args: argparse.Namespace) -> None:
     from mixer_core.audio.io import write_audio
+    from mixer_core.language.grammar import ToolCall, parse
     from mixer_core.language.grammar import format as format_program
+    from mixer_core.model.execution_check import LIMIT_CEILING_DB, true_peak_dbfs
     from mixer_core.tools.mixing_tools import MixingTools
 
     audio, rate, target = read_input(args)
     predictor = load_predictor(args.model)
-    calls = predictor.predict(audio, rate, args.prompt)
+    if predictor.trained_on_generated_audio_only:
+        print(f"mixer mix: note: {GENERATED_ONLY}", file=sys.stderr)
+    (generation,) = predictor.generate_batch([audio], rate, [args.prompt])
+    notes = list(generation.notes)
+    calls = parse(generation.program)
+    tools = MixingTools()
+    output = tools.apply(audio, rate, calls)
+    peak = true_peak_dbfs(output)
+    if peak > 0.0:  # the model checked an excerpt; the whole song peaks elsewhere
+        calls.append(ToolCall("limit", {"threshold_db": LIMIT_CEILING_DB}))
+        output = tools.apply(audio, rate, calls)
+        notes.append(
+            f"the output's true peak is {peak:+.1f} dBFS: limited to {LIMIT_CEILING_DB:g} dBFS"
+        )
+    for note in notes:
+        print(f"mixer mix: note: {note}", file=sys.stderr)
     print(format_program(calls))
-    write_audio(target, MixingTools().apply(audio, rate, calls), rate)
+    write_audio(target, output, rate)
     print(f"wrote {target}", file=sys.stderr)
 
 

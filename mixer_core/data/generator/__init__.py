@@ -15,6 +15,7 @@ Everything is seeded by integers, so the same seed renders the same samples.
 
 from __future__ import annotations
 
+import json
 import math
 from pathlib import Path
 
@@ -35,8 +36,12 @@ from mixer_core.data.generator.style import REAL_MUSIC_STATISTICS, ArtistStyle, 
 from mixer_core.data.generator.synthesis import render
 
 STEMS: tuple[str, ...] = PARTS
+# Written into each generated artist's folder (hidden, so ingest skips it), so training
+# can record that a model heard generated audio (``is_generated_artist``).
+GENERATED_MARKER = ".generated.json"
 
 __all__ = [
+    "GENERATED_MARKER",
     "PEAK_CEILING",
     "REAL_MUSIC_STATISTICS",
     "STEMS",
@@ -45,6 +50,7 @@ __all__ = [
     "generate_dataset",
     "generate_song",
     "generate_stems",
+    "is_generated_artist",
 ]
 
 _ARTIST_WORDS = (
@@ -134,6 +140,11 @@ def generate_song(
     return master(mix, sample_rate, tone.targets, room, rng)
 
 
+def is_generated_artist(artist_dir: Path) -> bool:
+    """Whether ``artist_dir`` holds songs written by :func:`generate_dataset`."""
+    return (Path(artist_dir) / GENERATED_MARKER).is_file()
+
+
 def _names(prefix: str, words: tuple[str, ...], count: int, seed: list[int]) -> list[str]:
     order = np.random.default_rng(seed).permutation(len(words))
     return [f"{prefix}_{i + 1:02d}_{words[order[i % len(words)]]}" for i in range(count)]
@@ -150,7 +161,8 @@ def generate_dataset(
     seconds: float,
     cfg: GeneratorConfig,
 ) -> list[Path]:
-    """Write ``out_dir/<artist>/<song>.wav`` (16-bit PCM) for a generated catalogue.
+    """Write ``out_dir/<artist>/<song>.wav`` (16-bit PCM) for a generated catalogue, and
+    each artist's ``GENERATED_MARKER``.
 
     Names look like ``artist_01_cobalt/song_02_tide.wav``. Artist styles, names and
     songs derive from ``cfg.seed`` alone, so the same arguments write byte-identical
@@ -165,6 +177,9 @@ def generate_dataset(
     for a, artist in enumerate(_names("artist", _ARTIST_WORDS, artists, [cfg.seed, 0xA])):
         style = ArtistStyle.draw(_child_seed(cfg.seed, a), tuple(cfg.tempo_bpm))
         songs = _names("song", _SONG_WORDS, songs_per_artist, [cfg.seed, 0x5, a])
+        (out_dir / artist).mkdir(parents=True, exist_ok=True)
+        marker = {"generator": "mixer_core.data.generator", "seed": cfg.seed, "artist": a}
+        (out_dir / artist / GENERATED_MARKER).write_text(json.dumps(marker) + "\n")
         for s, song in enumerate(songs):
             audio = generate_song(
                 _child_seed(cfg.seed, a, s), seconds, cfg.sample_rate, cfg.stereo, style
