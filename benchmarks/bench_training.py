@@ -133,7 +133,9 @@ def main() -> None:
 
         # Baseline before and after the loops: other load on the machine drifts, and the
         # pair shows how much.
-        model = MixerModel.from_config(cfg.mixer, sr, seed=cfg.default.seed)
+        model = MixerModel.from_config(
+            cfg.mixer, sr, seed=cfg.default.seed, reference_lufs=cfg.data.reference_lufs
+        )
         baseline_before = _forward_backward_sps(model, rendered, sr, cfg.default.learning_rate)
         loops = {}
         for name, cache_mb in (("uncached", 0), ("cached", cfg.default.input_cache_mb)):

@@ -15,6 +15,7 @@ from tests.strategies import programs
 
 RATE = 16000
 TOOLS = MixingTools()
+REF = -20.0
 SONG = generate_song(4, 2.0, RATE) * np.float32(0.3)
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
@@ -22,33 +23,33 @@ pytestmark = pytest.mark.usefixtures("one_torch_thread")
 def _estimates(calls: list[ToolCall], scale: float = 0.5) -> list[WrittenValue]:
     """Every value of ``calls`` as an estimate of the given scale."""
     return [
-        WrittenValue(format([ToolCall(s.tool, {s.param: s.value})]), s.value, scale, None)
+        WrittenValue(format([ToolCall(s.tool, {s.param: s.value})]), s.value, scale, "estimated")
         for s in value_spans(format(calls))
     ]
 
 
 def _stated(calls: list[ToolCall]) -> list[WrittenValue]:
-    return [WrittenValue("", s.value, 0.0, 0) for s in value_spans(format(calls))]
+    return [WrittenValue("", s.value, 0.0, "stated", 0) for s in value_spans(format(calls))]
 
 
 def test_silence_gets_the_identity_program() -> None:
     silence = np.zeros((2, RATE), dtype=np.float32)
     calls = parse("apply_eq(high_gain=20.1) change_volume(db=24.0)")
-    checked = check_program(silence, RATE, calls, _estimates(calls), TOOLS)
+    checked = check_program(silence, RATE, calls, _estimates(calls), TOOLS, REF)
     assert checked.calls == [] and "silent" in checked.notes[0]
     near = (1e-6 * np.random.default_rng(0).standard_normal((2, RATE))).astype(np.float32)
-    assert check_program(near, RATE, calls, _estimates(calls), TOOLS).calls == []
+    assert check_program(near, RATE, calls, _estimates(calls), TOOLS, REF).calls == []
 
 
 def test_a_supported_program_passes_unchanged() -> None:
     calls = parse("apply_eq(low_gain=3.0, mid_gain=0.0, high_gain=-2.0) change_volume(db=2.0)")
-    checked = check_program(SONG, RATE, calls, _estimates(calls), TOOLS)
+    checked = check_program(SONG, RATE, calls, _estimates(calls), TOOLS, REF)
     assert checked.calls == calls and checked.notes == []
 
 
 def test_an_expander_blowing_up_the_level_is_shrunk_toward_doing_nothing() -> None:
     calls = parse("expand(threshold_db=-60.0, ratio=20.0) change_volume(db=0.0)")
-    checked = check_program(SONG, RATE, calls, _estimates(calls), TOOLS)
+    checked = check_program(SONG, RATE, calls, _estimates(calls), TOOLS, REF)
     assert checked.calls != calls and any(" raises " in n for n in checked.notes)
     out = TOOLS.apply(SONG, RATE, checked.calls)
     assert np.isfinite(out).all() and true_peak_dbfs(out) <= 0.0
@@ -58,7 +59,7 @@ def test_an_expander_blowing_up_the_level_is_shrunk_toward_doing_nothing() -> No
 
 def test_stated_values_are_never_shrunk_but_the_peak_is_limited() -> None:
     calls = parse("change_volume(db=20.0)")
-    checked = check_program(SONG, RATE, calls, _stated(calls), TOOLS)
+    checked = check_program(SONG, RATE, calls, _stated(calls), TOOLS, REF)
     assert checked.calls[0] == calls[0]
     assert checked.calls[-1].name == "limit" and "true peak" in checked.notes[-1]
     assert true_peak_dbfs(TOOLS.apply(SONG, RATE, checked.calls)) <= 0.3
@@ -67,7 +68,7 @@ def test_stated_values_are_never_shrunk_but_the_peak_is_limited() -> None:
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(programs(max_size=3))
 def test_a_checked_program_never_leaves_a_non_finite_or_clipping_output(calls) -> None:
-    checked = check_program(SONG, RATE, calls, _estimates(calls), TOOLS)
+    checked = check_program(SONG, RATE, calls, _estimates(calls), TOOLS, REF)
     out = TOOLS.apply(SONG, RATE, checked.calls)
     assert np.isfinite(out).all()
     # the limiter's ceiling is -1 dBFS; its release lets a sample past by a fraction

@@ -12,6 +12,7 @@ import torch
 from hypothesis import given, settings
 from transformers import ClapConfig, ClapFeatureExtractor, ClapModel
 
+from mixer_core.audio.loudness import lufs_torch
 from mixer_core.config import MixerConfig
 from mixer_core.language.grammar import ToolCall, parse, value_spans
 from mixer_core.language.grammar import format as format_program
@@ -280,6 +281,7 @@ def test_generation_gives_the_value_head_the_context_training_gave_it(model):
                 batch["prompt_numbers"],
                 batch["prompt_number_index"],
                 [read_numbers(PROMPTS[0])],
+                model.reference_lufs,
             )
             hidden = torch.zeros(1, encoded.lead.shape[-1])
             for value in values:
@@ -553,7 +555,7 @@ def test_stated_values_are_copied_exactly_even_ones_never_trained_on():
     generations = model.generate(noise_audio(4, seed=7), RATE, prompts, check=False)
     for generation, value in zip(generations, unseen, strict=True):
         assert parse(generation.program) == [ToolCall("change_volume", {"db": value})]
-        assert generation.values[0].copied == 0
+        assert generation.values[0].source == "stated"
 
 
 def test_a_prompt_repeated_past_the_window_means_what_it_says_once(model):
@@ -567,3 +569,36 @@ def test_a_prompt_repeated_past_the_window_means_what_it_says_once(model):
     read = model.text_encoder.read(clauses)
     assert len(model.text_encoder.tokenizer(read)["input_ids"]) <= window
     assert read.endswith(" dB") and clauses.startswith(read)
+
+
+def test_a_level_correction_is_measured_to_the_reference_loudness():
+    """Trained briefly on level fixes of a few gains, the model writes the correction of
+    unseen gains exactly: the pointer picks "measured", the value is the gain that brings
+    the input to the reference loudness (as loudness normalisation would)."""
+    torch.manual_seed(0)
+    model = MixerModel.from_config(tiny_config(), RATE, seed=3)
+    model.train()
+
+    def at_gain(gains: list[float], seed: int) -> torch.Tensor:
+        audio = noise_audio(len(gains), seed=seed)
+        now = lufs_torch(audio, RATE)
+        scale = 10 ** ((model.reference_lufs - now + torch.tensor(gains)) / 20)
+        return audio * scale[:, None, None]
+
+    rng = random.Random(1)
+    seen = [-9.0, -6.0, -3.0, 2.0, 5.0, 8.0]
+    optimizer = torch.optim.AdamW(model.trainable_parameters(), lr=3e-3)
+    for step in range(60):
+        gains = [rng.choice(seen) for _ in range(8)]
+        targets = [f"change_volume(db={-g:.1f})" for g in gains]
+        batch = model.prepare_batch(at_gain(gains, step), RATE, ["Fix the mix."] * 8, targets)
+        loss = model(**batch).loss
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+    unseen = [-7.3, 4.1, 0.6]
+    generations = model.generate(at_gain(unseen, 99), RATE, ["Fix the mix."] * 3, check=False)
+    for generation, gain in zip(generations, unseen, strict=True):
+        (call,) = parse(generation.program)
+        assert call.name == "change_volume" and generation.values[-1].source == "measured"
+        assert call.args["db"] == pytest.approx(-gain, abs=0.1)

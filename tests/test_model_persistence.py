@@ -53,7 +53,8 @@ def test_save_writes_a_self_contained_folder(saved):
         assert (folder / name).is_file(), name
     meta = yaml.safe_load((folder / "mixer_config.yaml").read_text())
     assert meta["sample_rate"] == RATE
-    config, rate = read_saved_config(folder)
+    config, rate, reference = read_saved_config(folder)
+    assert reference == -20.0
     assert config == model.config and rate == RATE
     assert not list(folder.parent.glob(".mixer.*")), "staging folder left behind"
 

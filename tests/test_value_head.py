@@ -171,8 +171,8 @@ def test_head_is_finite_with_and_without_prompt_numbers_and_trains():
     inputs = _head_inputs(4, 6, numbered=[1, 3])
     out = head(*inputs)
     assert out.location.shape == out.scale.shape == out.zero.shape == (4,)
-    assert out.pointer.shape == (4, 2) and (out.scale > 0).all()
-    pointer = torch.tensor([[1.0, 0.0], [0.0, 1.0], [1.0, 0.0], [0.0, 1.0]])
+    assert out.pointer.shape == (4, 3) and (out.scale > 0).all()
+    pointer = torch.tensor([[1.0, 0, 0], [0, 0, 1.0], [1.0, 0, 0], [0, 1.0, 0]])
     nll, ce = value_loss(out, inputs[1], torch.zeros(4), pointer)
     (nll + ce).backward()
     grads = [p.grad for p in head.parameters()]
@@ -184,20 +184,29 @@ def test_the_pointer_cannot_pick_a_number_of_the_wrong_unit():
     hidden, _, context, memory, numbers, index = _head_inputs(2, 6, numbered=[0, 1])
     hertz = torch.full((2,), SLOT_INDEX[("high_pass", "freq")])
     out = head(hidden, hertz, context, memory, numbers, index)
-    assert (out.pointer[:, 1] < -1e3).all()  # "3 dB" is no frequency
-    written = write_values(out, hertz.tolist(), [read_numbers("3 dB")] * 2)
-    assert all(w.copied is None for w in written)
+    assert (out.pointer[:, 1:] < -1e3).all()  # "3 dB" is no frequency, nor is it measured
+    written = write_values(out, hertz.tolist(), [read_numbers("3 dB")] * 2, [0.0, 0.0])
+    assert all(w.source == "estimated" for w in written)
 
 
 def test_a_picked_number_is_written_exactly_and_fitted_into_range():
     head = _head()
     inputs = _head_inputs(2, 6, numbered=[0, 1])
     out = head(*inputs)
-    out.pointer = torch.tensor([[-5.0, 5.0], [-5.0, 5.0]])
+    out.pointer = torch.tensor([[-5.0, -5.0, 5.0], [-5.0, -5.0, 5.0]])
     stated = [read_numbers("turn it down by 3 dB"), read_numbers("turn it up by 30 dB")]
-    low, high = write_values(out, inputs[1].tolist(), stated)
-    assert (low.text, low.value, low.copied, low.note) == ("-3.0", -3.0, 0, None)
+    low, high = write_values(out, inputs[1].tolist(), stated, [0.0, 0.0])
+    assert (low.text, low.value, low.source, low.number, low.note) == (
+        "-3.0",
+        -3.0,
+        "stated",
+        0,
+        None,
+    )
     assert high.text == "24.0" and high.note is not None and "30" in high.note
+    out.pointer = torch.tensor([[-5.0, 5.0, -5.0], [-5.0, 5.0, -5.0]])
+    measured = write_values(out, inputs[1].tolist(), stated, [1.234, -7.0])
+    assert [(w.text, w.source) for w in measured] == [("1.2", "measured"), ("-7.0", "measured")]
 
 
 def test_the_median_shrinks_an_uncertain_estimate_to_no_change():

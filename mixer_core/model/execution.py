@@ -58,12 +58,14 @@ def executing_value_writer(
     numbers: torch.Tensor,
     number_index: torch.Tensor,
     stated: Sequence[Sequence[StatedNumber]],
+    reference_lufs: float,
 ) -> tuple[ValueWriter, dict[int, list[WrittenValue]]]:
     """Values for open slots of a batch, and the record of what was written per row.
 
     ``states`` are the prompt token states, ``audio`` the inputs at ``sample_rate``,
     ``levels`` their level features, ``numbers``/``number_index`` the prompt's number
-    features and ``stated`` each row's stated numbers (what a copy writes).
+    features and ``stated`` each row's stated numbers (what a copy writes); a measured
+    level brings the output so far to ``reference_lufs``.
     """
     measured: dict[tuple[int, int], torch.Tensor] = {}
     written: dict[int, list[WrittenValue]] = {}
@@ -89,7 +91,8 @@ def executing_value_writer(
         outputs = head(
             hidden, slot_ids, context, states[index], numbers[index], number_index[index]
         )
-        values = write_values(outputs, slots, [stated[row] for row in rows])
+        measured = reference_lufs - LevelFeatures.gated_loudness(partial)
+        values = write_values(outputs, slots, [stated[row] for row in rows], measured.tolist())
         for row, value in zip(rows, values, strict=True):
             written.setdefault(row, []).append(value)
         return [value.text for value in values]

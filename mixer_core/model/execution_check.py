@@ -12,8 +12,9 @@ input it was written for and revises it, saying why (``CheckedProgram.notes``), 
    other call at ``OTHER_TOOL_ALLOWANCE_DB``. Such a rise comes from an estimate gone
    wrong (an expander past its threshold boosting everything, a fix imposed on silence),
    so the estimated values are shrunk toward doing nothing (their defaults, a ratio of 1)
-   by ×0.5, ×0.25 and then all the way, until the rise is supported; stated values are
-   never changed, and if nothing is safe the identity is returned;
+   by ×0.5, ×0.25 and then all the way, until the rise is supported (a measured level
+   correction is measured again on the revised calls before it); stated values are never
+   changed, and if nothing is safe the identity is returned;
 4. the output's true peak (4× oversampled) is above 0 dBFS: a final ``limit`` to
    ``LIMIT_CEILING_DB`` is appended.
 """
@@ -117,7 +118,7 @@ def _shrunk(
         return [ToolCall(c.name, {}) for c in calls] if factor == 0.0 else list(calls)
     args = [dict(call.args) for call in calls]
     for span, value in zip(spans, written, strict=True):
-        if value.copied is not None:
+        if value.source != "estimated":
             continue
         param = REGISTRY[span.tool].param(span.param)
         assert param is not None
@@ -126,15 +127,44 @@ def _shrunk(
     return [ToolCall(call.name, a) for call, a in zip(calls, args, strict=True)]
 
 
+def _remeasured(
+    audio: np.ndarray,
+    sample_rate: int,
+    calls: Sequence[ToolCall],
+    written: Sequence[WrittenValue],
+    tools: MixingTools,
+    reference_lufs: float,
+) -> list[ToolCall]:
+    """``calls`` with each measured level correction measured again on the output of the
+    calls before it (after a revision changed them)."""
+    spans = value_spans(format(calls))
+    if len(spans) != len(written):
+        return list(calls)
+    calls = list(calls)
+    for span, value in zip(spans, written, strict=True):
+        if value.source != "measured":
+            continue
+        before = tools.apply(audio, sample_rate, calls[: span.call]) if span.call else audio
+        loudness = integrated_lufs(before, sample_rate)
+        if loudness > SILENCE_LUFS:
+            param = REGISTRY[span.tool].param(span.param)
+            assert param is not None
+            args = {**calls[span.call].args, span.param: param.nearest(reference_lufs - loudness)}
+            calls[span.call] = ToolCall(span.tool, args)
+    return calls
+
+
 def check_program(
     audio: np.ndarray,
     sample_rate: int,
     calls: Sequence[ToolCall],
     written: Sequence[WrittenValue],
     tools: MixingTools,
+    reference_lufs: float,
 ) -> CheckedProgram:
     """Run ``calls`` on ``audio`` (``(channels, samples)``) and revise them as the module
-    docstring says; ``written`` are the values the head wrote, in program order."""
+    docstring says; ``written`` are the values the head wrote, in program order, and a
+    measured level correction is measured again (to ``reference_lufs``) after a revision."""
     audio = np.asarray(audio, dtype=np.float32)
     if not calls:
         return CheckedProgram([])
@@ -143,7 +173,15 @@ def check_program(
         return CheckedProgram([], [f"the input is silent (below {SILENCE_LUFS:g} LUFS): no change"])
     notes: list[str] = []
     scales = _scales(calls, written)
-    candidates = [list(calls), *(_shrunk(calls, written, f) for f in SHRINK_STEPS)]
+    candidates = [
+        list(calls),
+        *(
+            _remeasured(
+                audio, sample_rate, _shrunk(calls, written, f), written, tools, reference_lufs
+            )
+            for f in SHRINK_STEPS
+        ),
+    ]
     chosen, output = None, audio
     for step, candidate in enumerate(candidates):
         output = tools.apply(audio, sample_rate, candidate)

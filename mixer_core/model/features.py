@@ -193,6 +193,12 @@ class LevelFeatures(nn.Module):
         ]
         return [*fixed, *(f"mel_{i}" for i in range(self.bands))]
 
+    @classmethod
+    def gated_loudness(cls, features: torch.Tensor) -> torch.Tensor:
+        """The integrated loudness (LUFS) a feature vector holds (its ``gated_loudness``)."""
+        offset, scale = cls._LOUDNESS
+        return features[..., 1] * scale + offset
+
     @staticmethod
     def _scaled(value: torch.Tensor, constants: tuple[float, float]) -> torch.Tensor:
         offset, scale = constants

@@ -82,6 +82,7 @@ def generate(
                 batch["prompt_numbers"],
                 batch["prompt_number_index"],
                 [read_numbers(model.text_encoder.read(p)) for p in prompts],
+                model.reference_lufs,
             )
         texts = constrained_generate(
             model.decoder,
@@ -99,7 +100,12 @@ def generate(
         calls = parse(text)
         if check:
             checked = check_program(
-                audio[row].cpu().numpy(), model.sample_rate, calls, values, model.tools
+                audio[row].cpu().numpy(),
+                model.sample_rate,
+                calls,
+                values,
+                model.tools,
+                model.reference_lufs,
             )
             calls, notes = checked.calls, notes + checked.notes
         generations.append(Generation(format_program(calls), text, values, notes))

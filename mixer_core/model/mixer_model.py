@@ -1,11 +1,9 @@
 """MixerModel: text + audio (+ level features) -> prefix -> LoRA decoder -> program text.
 
-The decoder reads ``[prompt memory (L, padding first)] [prefix (P)]`` and then the
-program (``targets`` module: the teacher-forcing tensors). With the value head
-(``mixer.value_head``), each argument's value is also regressed from the hidden state
-of the token that ends in ``=``, and the loss adds ``loss_weight`` times the value loss;
-generation then writes values from the head, executing the calls it has written
-(``execution`` module).
+The decoder reads ``[prompt memory (L, padding first)] [prefix (P)]``, then the program
+(``targets``: teacher forcing). The value head (``mixer.value_head``) fills each value
+from the state of the token ending in ``=`` (copied, measured or estimated), and the loss
+adds ``loss_weight`` times its loss; generation is in ``generation``.
 """
 
 from __future__ import annotations
@@ -35,10 +33,11 @@ from mixer_core.model.parts import (
 )
 from mixer_core.model.targets import IGNORE_INDEX, target_tensors
 from mixer_core.model.text_encoder import TextEncoder
-from mixer_core.model.value_head import ValueHead, value_loss
+from mixer_core.model.value_head import ValueHead, mark_measured, value_loss
 from mixer_core.tools.mixing_tools import MixingTools
 
 logger = logging.getLogger(__name__)
+DEFAULT_REFERENCE_LUFS = -20.0
 
 
 @dataclass
@@ -71,6 +70,7 @@ class MixerModel(nn.Module):
         decoder: Decoder,
         fusion: PrefixFusion,
         value_head: ValueHead | None = None,
+        reference_lufs: float = DEFAULT_REFERENCE_LUFS,
     ) -> None:
         super().__init__()
         if (value_head is None) == config.value_head.enabled:
@@ -80,6 +80,7 @@ class MixerModel(nn.Module):
             )
         self.config = config
         self.sample_rate = sample_rate
+        self.reference_lufs = reference_lufs  # ``data.reference_lufs``: a fix's target level
         self.text_encoder = text_encoder
         self.audio_encoder = audio_encoder
         self.decoder = decoder
@@ -91,7 +92,13 @@ class MixerModel(nn.Module):
         self._apply_trainable()
 
     @classmethod
-    def from_config(cls, mixer_cfg: MixerConfig, sample_rate: int, seed: int = 0) -> MixerModel:
+    def from_config(
+        cls,
+        mixer_cfg: MixerConfig,
+        sample_rate: int,
+        seed: int = 0,
+        reference_lufs: float = DEFAULT_REFERENCE_LUFS,
+    ) -> MixerModel:
         """Build every part from config.
 
         The seed fixes all freshly initialised weights; the global RNG is left untouched.
@@ -109,7 +116,7 @@ class MixerModel(nn.Module):
             decoder = Decoder.build(mixer_cfg.decoder, mixer_cfg.lora)
             fusion = build_fusion(mixer_cfg, text, audio, decoder)
             head = build_value_head(mixer_cfg, text, decoder)
-            model = cls(mixer_cfg, sample_rate, text, audio, decoder, fusion, head)
+            model = cls(mixer_cfg, sample_rate, text, audio, decoder, fusion, head, reference_lufs)
         logger.info("mixer model parts:\n%s", format_trainable_summary(model.trainable_summary()))
         return model
 
@@ -338,7 +345,14 @@ class MixerModel(nn.Module):
                 prompt_number_index[rows],
             )
             head_cfg = self.config.value_head
-            nll, pointer = value_loss(predicted, value_slots, value_targets, value_pointer)
+            answers = mark_measured(
+                value_pointer,
+                value_slots,
+                value_targets,
+                partial_levels[rows, value_calls],
+                self.reference_lufs,
+            )
+            nll, pointer = value_loss(predicted, value_slots, value_targets, answers)
             result.value_loss = nll + head_cfg.pointer_weight * pointer
             result.pointer_loss = pointer
             result.loss = result.token_loss + head_cfg.loss_weight * result.value_loss

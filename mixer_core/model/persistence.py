@@ -39,7 +39,7 @@ from mixer_core.model.text_encoder import TextEncoder
 
 CONFIG_FILE = "mixer_config.yaml"
 # 2: the value head and token-level prompt states (format 1 folders predate both)
-# 3: the value head copies stated numbers and estimates a distribution
+# 3: the value head copies stated numbers, measures the level, estimates a distribution
 FORMAT_VERSION = 3
 VALUE_HEAD_FILE = "value_head.safetensors"
 TRAINING_DATA_FILE = "training_data.json"
@@ -58,6 +58,7 @@ def save_mixer(model: MixerModel, folder: str | Path) -> Path:
         meta = {
             "format_version": FORMAT_VERSION,
             "sample_rate": model.sample_rate,
+            "reference_lufs": model.reference_lufs,
             "mixer": model.config.model_dump(mode="json"),
         }
         (staging / CONFIG_FILE).write_text(yaml.safe_dump(meta, sort_keys=False))
@@ -76,8 +77,8 @@ def save_mixer(model: MixerModel, folder: str | Path) -> Path:
     return folder
 
 
-def read_saved_config(folder: str | Path) -> tuple[MixerConfig, int]:
-    """The (MixerConfig, sample_rate) a saved folder was built with."""
+def read_saved_config(folder: str | Path) -> tuple[MixerConfig, int, float]:
+    """The (MixerConfig, sample rate, reference loudness) a saved folder was built with."""
     folder = Path(folder)
     config_file = folder / CONFIG_FILE
     if not folder.is_dir():
@@ -90,13 +91,14 @@ def read_saved_config(folder: str | Path) -> tuple[MixerConfig, int]:
             f"{config_file}: format_version {meta.get('format_version')!r}, "
             f"expected {FORMAT_VERSION}; retrain the model with this version"
         )
-    return MixerConfig.model_validate(meta["mixer"]), int(meta["sample_rate"])
+    config = MixerConfig.model_validate(meta["mixer"])
+    return config, int(meta["sample_rate"]), float(meta["reference_lufs"])
 
 
 def load_mixer(folder: str | Path, device: str = "cpu") -> MixerModel:
     """A saved model, in eval mode on ``device``; its logits equal the saved model's."""
     folder = Path(folder)
-    config, sample_rate = read_saved_config(folder)
+    config, sample_rate, reference_lufs = read_saved_config(folder)
     text = TextEncoder.from_path(
         folder / "text_encoder", config.text_encoder.max_length, key=f"{folder}/text_encoder"
     )
@@ -107,7 +109,7 @@ def load_mixer(folder: str | Path, device: str = "cpu") -> MixerModel:
     head = build_value_head(config, text, decoder)
     if head is not None:
         head.load_state_dict(load_file(folder / VALUE_HEAD_FILE))
-    model = MixerModel(config, sample_rate, text, audio, decoder, fusion, head)
+    model = MixerModel(config, sample_rate, text, audio, decoder, fusion, head, reference_lufs)
     return model.to(torch.device(device)).eval()
 
 

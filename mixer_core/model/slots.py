@@ -87,3 +87,7 @@ SLOT_KINDS = torch.tensor(
 )
 SLOT_DEFAULTS = torch.tensor([slot.default_unit for slot in SLOTS])
 SLOT_BINS = torch.tensor([slot.step_unit for slot in SLOTS])
+
+# The slot whose value can also be measured rather than estimated or copied: a fix's level
+# correction, the gain that brings the program's output so far to the reference loudness.
+MEASURED_SLOT = SLOT_INDEX[("change_volume", "db")]

@@ -5,10 +5,14 @@ Cross-entropy over digit tokens treats 2.9 dB and -2.9 dB as equally wrong answe
 decoder writes the program's structure (tools, parameter names) token by token while this
 head fills each value, at the token that ends in ``=``, in two ways:
 
-- **copy**: a pointer over the prompt's stated numbers (``language.stated``) and "none".
-  A number whose kind cannot be the slot's value (Hz for a dB slot) is masked out. When
-  the pointer picks a number, the value written is that number, with the sign its words
-  give, exactly; the network only chooses *which* number.
+- **copy** or **measure**: a pointer over "none", "measured" and the prompt's stated
+  numbers (``language.stated``). A number whose kind cannot be the slot's value (Hz for
+  a dB slot) is masked out. When the pointer picks a number, the value written is that
+  number, with the sign its words give, exactly; the network only chooses *which*
+  number. "Measured" exists for the level slot (``slots.MEASURED_SLOT``): the gain that
+  brings the output of the calls written so far to the reference loudness, measured on
+  the audio (the model executes its partial program), which is what a fix's level
+  correction is, so the model writes it as exactly as loudness normalisation would.
 - **estimate**: otherwise, a distribution over the value in the slot's unit space: with
   probability ``zero`` the parameter's default (no change: 0 dB, centre, width 1), else a
   Laplace with a location and a scale (a hurdle model), trained by its likelihood. The
@@ -29,15 +33,31 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Literal
 
 import torch
 from torch import nn
 from torch.nn import functional as F
 
 from mixer_core.language.grammar import format_value, value_spans
-from mixer_core.language.stated import KINDS, accepts, fit_value, read_numbers, slot_value
+from mixer_core.language.stated import (
+    KINDS,
+    StatedNumber,
+    accepts,
+    fit_value,
+    read_numbers,
+    slot_value,
+)
+from mixer_core.model.features import LevelFeatures
 from mixer_core.model.prompt_numbers import FEATURES, KIND_OFFSET
-from mixer_core.model.slots import SLOT_BINS, SLOT_DEFAULTS, SLOT_INDEX, SLOT_KINDS, SLOTS
+from mixer_core.model.slots import (
+    MEASURED_SLOT,
+    SLOT_BINS,
+    SLOT_DEFAULTS,
+    SLOT_INDEX,
+    SLOT_KINDS,
+    SLOTS,
+)
 
 MIN_SCALE = 1e-3  # in unit space: 0.024 dB on a ±24 dB range
 LOCATION_BETA = 0.01
@@ -47,7 +67,7 @@ _MASKED = -1e4
 @dataclass
 class ValueOutputs:
     """Per slot: the estimate's ``location``, ``scale`` and ``zero`` logit (unit space), and
-    the pointer's logits over ``[none, number 0, number 1, ...]``."""
+    the pointer's logits over ``[none, measured, number 0, number 1, ...]``."""
 
     location: torch.Tensor
     scale: torch.Tensor
@@ -89,6 +109,7 @@ class ValueHead(nn.Module):
         self.log_scale = nn.Linear(hidden_size, len(SLOTS))
         self.zero = nn.Linear(hidden_size, len(SLOTS))
         self.none = nn.Linear(hidden_size, len(SLOTS))
+        self.measured = nn.Linear(hidden_size, 1)
 
     def forward(
         self,
@@ -120,11 +141,12 @@ class ValueHead(nn.Module):
         location = self.offset(features)[rows, slots] + gate * self.direct(context)[rows, slots]
         scale = F.softplus(self.log_scale(features)[rows, slots]) + MIN_SCALE
         none = self.none(features)[rows, slots]
+        measured = self.measured(features)[:, 0].masked_fill(slots != MEASURED_SLOT, _MASKED)
         return ValueOutputs(
             location=location,
             scale=scale,
             zero=self.zero(features)[rows, slots],
-            pointer=torch.cat([none[:, None], pointed], dim=-1),
+            pointer=torch.cat([none[:, None], measured[:, None], pointed], dim=-1),
         )
 
     def _numbers(
@@ -172,8 +194,8 @@ def value_loss(
     likelihood given the location, weighted by itself. The optimum is unchanged: the
     conditional median and the mean absolute deviation around it.
 
-    ``pointer`` (K, 1 + numbers) marks the right answers (several numbers may state the
-    value; "none" when no number does). Zero (with a gradient path) without values.
+    ``pointer`` (K, 2 + numbers) marks the right answers (the measured value, or several
+    numbers that state the value; "none" when none is). Zero (with a gradient path) without values.
     """
     if units.numel() == 0:
         zero = outputs.location.sum() * 0.0
@@ -224,39 +246,53 @@ def mixture_median(
     )
 
 
+Source = Literal["stated", "measured", "estimated"]
+MEASURED = 1  # the pointer's column of the measured value; stated numbers follow it
+FIRST_NUMBER = 2
+
+
 @dataclass(frozen=True)
 class WrittenValue:
     """What the head wrote for one slot: the canonical text, the value, its scale in the
-    parameter's unit (0 for a copied value), the stated number copied (``None`` for an
-    estimate) and a note when a stated value had to be fitted into range."""
+    parameter's unit (0 unless estimated), where it came from (``source``; for a stated
+    one, which number), and a note when a stated value had to be fitted into range."""
 
     text: str
     value: float
     scale: float
-    copied: int | None
+    source: Source
+    number: int | None = None
     note: str | None = None
 
 
 def write_values(
-    outputs: ValueOutputs, slots: Sequence[int], stated: Sequence[Sequence]
+    outputs: ValueOutputs,
+    slots: Sequence[int],
+    stated: Sequence[Sequence[StatedNumber]],
+    measured: Sequence[float],
 ) -> list[WrittenValue]:
-    """The value each slot gets: a stated number when the pointer picks one (over "none"),
-    else the median of the estimate. ``stated[k]`` are the numbers of slot ``k``'s prompt."""
+    """The value each slot gets: what the pointer picks over "none" (a stated number, or
+    the ``measured`` value), else the median of the estimate. ``stated[k]`` are the
+    numbers of slot ``k``'s prompt, ``measured[k]`` its measured value."""
     default = SLOT_DEFAULTS.to(outputs.location.device)[list(slots)]
     median = mixture_median(outputs.location, outputs.scale, outputs.zero, default)
     choices = outputs.pointer.argmax(dim=-1).tolist()
     written = []
     for k, slot_id in enumerate(slots):
         slot = SLOTS[slot_id]
-        choice = choices[k] - 1
-        if 0 <= choice < len(stated[k]):
-            value, note = fit_value(slot_value(stated[k][choice], slot.param), slot.param)
-            written.append(WrittenValue(format_value(value, slot.param), value, 0.0, choice, note))
-            continue
-        unit = float(median[k])
-        value = slot.from_unit(unit)
-        scale = float(outputs.scale[k]) * slot.unit_scale(unit)
-        written.append(WrittenValue(slot.text(unit), value, scale, None))
+        choice = choices[k]
+        number = choice - FIRST_NUMBER
+        if choice == MEASURED:
+            value = slot.param.nearest(measured[k])
+            written.append(WrittenValue(format_value(value, slot.param), value, 0.0, "measured"))
+        elif 0 <= number < len(stated[k]):
+            value, note = fit_value(slot_value(stated[k][number], slot.param), slot.param)
+            text = format_value(value, slot.param)
+            written.append(WrittenValue(text, value, 0.0, "stated", number, note))
+        else:
+            unit = float(median[k])
+            scale = float(outputs.scale[k]) * slot.unit_scale(unit)
+            written.append(WrittenValue(slot.text(unit), slot.from_unit(unit), scale, "estimated"))
     return written
 
 
@@ -264,8 +300,9 @@ def write_values(
 class ValueTargets:
     """The values of a batch of training targets: where each is predicted (``positions``
     (K, 2): row and sequence position), its slot, the index of its call in the program,
-    its unit-space target, which prompt numbers state it (``pointer`` (K, 1 + numbers),
-    column 0 "none"), and how many tokens spell it (``lengths``)."""
+    its unit-space target, which prompt numbers state it (``pointer`` (K, 2 + numbers):
+    "none", then "measured", known only once the audio is, then the numbers), and how
+    many tokens spell it (``lengths``)."""
 
     positions: torch.Tensor
     slots: torch.Tensor
@@ -301,7 +338,7 @@ def value_targets(
     token, and that value is left to the token loss.
     """
     positions, slots, calls, units, answers, lengths = [], [], [], [], [], []
-    widest = 1 + max((len(read_numbers(p)) for p in prompts), default=0)
+    widest = FIRST_NUMBER + max((len(read_numbers(p)) for p in prompts), default=0)
     for row, (text, spans, prompt) in enumerate(zip(targets, offsets, prompts, strict=True)):
         ends = {end: j for j, (start, end) in enumerate(spans) if end > start}
         numbers = read_numbers(prompt)
@@ -316,7 +353,7 @@ def value_targets(
             for j, number in enumerate(numbers):
                 if accepts(param, number.kind):
                     stated, _ = fit_value(slot_value(number, param), param)
-                    right[1 + j] = 1.0 if stated == value.value else 0.0
+                    right[FIRST_NUMBER + j] = 1.0 if stated == value.value else 0.0
             right[0] = 0.0 if any(right) else 1.0
             positions.append((row, prefix + 1 + token))
             slots.append(index)
@@ -332,3 +369,26 @@ def value_targets(
         pointer=torch.tensor(answers, dtype=torch.float32).reshape(-1, widest),
         lengths=lengths,
     )
+
+
+MEASURE_TOLERANCE_DB = 0.15
+
+
+def mark_measured(
+    pointer: torch.Tensor,
+    slots: torch.Tensor,
+    units: torch.Tensor,
+    partial_levels: torch.Tensor,
+    reference_lufs: float,
+) -> torch.Tensor:
+    """``pointer`` answers with "measured" marked where the level slot's target (``units``)
+    is the gain that brings the partial output (its level features ``partial_levels``) to
+    ``reference_lufs``, within ``MEASURE_TOLERANCE_DB``; "none" only where nothing is."""
+    measured = reference_lufs - LevelFeatures.gated_loudness(partial_levels)
+    level = SLOTS[MEASURED_SLOT].param
+    targets_db = level.low + (units + 1.0) * (level.high - level.low) / 2.0
+    pointer = pointer.clone()
+    right = (slots == MEASURED_SLOT) & ((measured - targets_db).abs() <= MEASURE_TOLERANCE_DB)
+    pointer[:, MEASURED] = right.to(pointer.dtype)
+    pointer[:, 0] = (pointer[:, 1:].sum(dim=-1) == 0).to(pointer.dtype)
+    return pointer

@@ -238,7 +238,9 @@ def train(
         log.warning("no recipes in split 'val': validation loss is not measured")
 
     if model is None:
-        model = MixerModel.from_config(cfg.mixer, sample_rate, seed=tc.seed)
+        model = MixerModel.from_config(
+            cfg.mixer, sample_rate, seed=tc.seed, reference_lufs=cfg.data.reference_lufs
+        )
     model.to(device)
     model.train()
     log.info("trainable parts:\n%s", format_trainable_summary(model.trainable_summary()))
