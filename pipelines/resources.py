@@ -39,6 +39,7 @@ from dagster import ConfigurableResource
 from mlflow.entities import Metric, Param
 from mlflow.entities.model_registry import ModelVersion
 from mlflow.exceptions import MlflowException
+from mlflow.protos.databricks_pb2 import RESOURCE_DOES_NOT_EXIST, ErrorCode
 from mlflow.tracking import MlflowClient
 from pydantic import Field
 
@@ -111,6 +112,10 @@ class MixerConfigResource(ConfigurableResource):
 
     def load(self) -> Config:
         return load_config(Path(self.path))
+
+
+class RegistryError(RuntimeError):
+    """The model registry could not be read; the message names the store and the cause."""
 
 
 class MlflowResource(ConfigurableResource):
@@ -203,10 +208,24 @@ class MlflowResource(ConfigurableResource):
         return version
 
     def version_by_alias(self, alias: str) -> ModelVersion | None:
+        """The version holding ``alias``; ``None`` only when the registered model or the
+        alias does not exist. A registry that cannot be read is a :class:`RegistryError`,
+        never "no champion" (promotion would then crown a version over one it never saw)."""
         try:
-            return self.client().get_model_version_by_alias(self.registered_model, alias)
-        except MlflowException:
-            return None
+            client = self.client()
+            try:
+                model = client.get_registered_model(self.registered_model)
+            except MlflowException as exc:
+                if exc.error_code == ErrorCode.Name(RESOURCE_DOES_NOT_EXIST):
+                    return None
+                raise
+            version = model.aliases.get(alias)
+            return None if version is None else client.get_model_version(model.name, version)
+        except Exception as exc:
+            raise RegistryError(
+                f"cannot read alias {alias!r} of registered model {self.registered_model!r} "
+                f"at {self.tracking_uri}: {exc}"
+            ) from exc
 
     def set_alias(self, alias: str, version: str) -> None:
         self.client().set_registered_model_alias(self.registered_model, alias, version)

@@ -241,3 +241,22 @@ def test_a_paired_lead_is_resolved_where_the_separate_intervals_overlap() -> Non
     low, high = recovery_lead_interval(model, other, noop)
     assert low == pytest.approx(0.03) and high == pytest.approx(0.03)
     assert recovery_lead_interval(other, other, noop) == (0.0, 0.0)
+
+
+def test_an_interval_over_songs_is_wider_than_one_over_their_recipes() -> None:
+    """Sixteen recipes of one song share its difficulty: resampled as if independent they
+    claim a precision that eight songs cannot give; resampled by song they do not."""
+    rng = np.random.default_rng(7)
+    songs = np.repeat(np.arange(8), 16)
+    hardness = rng.uniform(0.0, 0.9, 8)[songs]
+    noop = np.ones(songs.size)
+    model = noop * (hardness + rng.normal(0.0, 0.02, songs.size)).clip(0.0, 2.0)
+    by_recipe = recovery_pooled_interval(model, noop)
+    by_song = recovery_pooled_interval(model, noop, [f"song{s}" for s in songs])
+    assert by_song[1] - by_song[0] > 3.0 * (by_recipe[1] - by_recipe[0])
+    assert by_song[0] <= recovery_pooled(model, noop) <= by_song[1]
+    one_per_song = recovery_pooled_interval(model, noop, [f"r{i}" for i in range(songs.size)])
+    # every example its own cluster: the plain bootstrap (in distribution)
+    assert one_per_song == pytest.approx(by_recipe, abs=0.01)
+    with pytest.raises(ValueError, match="clusters"):
+        recovery_pooled_interval(model, noop, ["a"])

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import random
+import subprocess
+import sys
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -12,6 +15,7 @@ import torch
 from hypothesis import given, settings
 from transformers import ClapConfig, ClapFeatureExtractor, ClapModel
 
+from mixer_core.audio.io import write_audio
 from mixer_core.audio.loudness import lufs_torch
 from mixer_core.config import MixerConfig
 from mixer_core.language.grammar import ToolCall, parse, value_spans
@@ -526,10 +530,11 @@ def test_prepare_batch_resamples_other_rates(model):
     assert batch["input_features"].shape == reference["input_features"].shape
 
 
-def test_stated_values_are_copied_exactly_even_ones_never_trained_on():
+def test_stated_values_are_copied_exactly_even_ones_never_trained_on(tmp_path):
     """Trained briefly on "turn it up/down by X dB" with a few X, the model writes other,
     unseen X exactly, with the sign the words give: the pointer chose the number, the
-    value is the number itself (a regression could not land on unseen values)."""
+    value is the number itself (a regression could not land on unseen values). Through
+    ``mixer mix``, a stated value out of range is written in range, and said on stderr."""
     torch.manual_seed(0)
     model = MixerModel.from_config(tiny_config(), RATE, seed=2)
     model.train()
@@ -556,6 +561,16 @@ def test_stated_values_are_copied_exactly_even_ones_never_trained_on():
     for generation, value in zip(generations, unseen, strict=True):
         assert parse(generation.program) == [ToolCall("change_volume", {"db": value})]
         assert generation.values[0].source == "stated"
+    folder = save_mixer(model, tmp_path / "model")
+    song = write_audio(tmp_path / "in.wav", 0.01 * noise_audio(1, seconds=1.0)[0].numpy(), RATE)
+    result = subprocess.run(
+        [str(Path(sys.executable).parent / "mixer"), "mix", str(song), "--prompt",
+         "turn it up by 30 dB", "--model", str(folder), "-o", str(tmp_path / "out.wav")],
+        capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert parse(result.stdout.strip())[0] == ToolCall("change_volume", {"db": 24.0})
+    assert "stated 30 dB is outside [-24, 24] dB; wrote 24" in result.stderr
 
 
 def test_a_prompt_repeated_past_the_window_means_what_it_says_once(model):

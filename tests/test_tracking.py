@@ -9,7 +9,7 @@ import pytest
 
 from mixer_core.evaluation.promotion import Scores, already_champion, decide
 from pipelines.pyfunc import version_source
-from pipelines.resources import MlflowResource
+from pipelines.resources import MlflowResource, RegistryError
 from pipelines.tracking import CHALLENGER, CHAMPION, flatten
 
 
@@ -130,3 +130,19 @@ def test_model_uris_resolve_to_the_version_sources(tracking: MlflowResource, tmp
         version_source(client, f"models:/{name}")
     with pytest.raises(ValueError, match="has no versions"):
         version_source(client, "models:/nobody/latest")
+
+
+def test_only_a_missing_alias_means_no_champion(tracking: MlflowResource, tmp_path: Path):
+    assert tracking.version_by_alias(CHAMPION) is None  # no registered model yet
+    run_id = tracking.start_run("unit")
+    folder = tmp_path / "model"
+    folder.mkdir()
+    (folder / "w.txt").write_text("w")
+    tracking.log_artifacts(run_id, folder, "model")
+    tracking.register(run_id, "model")
+    assert tracking.version_by_alias(CHAMPION) is None  # the model, but no such alias
+    broken = tmp_path / "broken.db"
+    broken.write_bytes(b"this is not a database" * 100)
+    unreadable = MlflowResource(tracking_uri=f"sqlite:///{broken}")
+    with pytest.raises(RegistryError, match=r"cannot read alias 'champion'.*broken\.db"):
+        unreadable.version_by_alias(CHAMPION)

@@ -84,48 +84,65 @@ def recovery_pooled(d_model: Sequence[float], d_noop: Sequence[float]) -> float:
 def recovery_pooled_interval(
     d_model: Sequence[float],
     d_noop: Sequence[float],
+    clusters: Sequence[str] | None = None,
     confidence: float = 0.95,
     draws: int = 2000,
     seed: int = 0,
 ) -> tuple[float, float]:
-    """Percentile-bootstrap interval of :func:`recovery_pooled` over the examples.
+    """Percentile-bootstrap interval of :func:`recovery_pooled`.
 
     A family with a dozen test recipes moves by tenths between runs; the interval says
-    how much of a difference between two figures the set can carry. Examples are
-    resampled with replacement (a fixed ``seed``, so a report is reproducible); NaN
-    bounds when the set is empty or Σ d_noop is 0.
+    how much of a difference between two figures the set can carry. The recipes of one
+    song are not independent (a hard song is hard for all of them), so with
+    ``clusters`` (each example's song) whole songs are resampled with replacement, each
+    keeping its recipes together; without, the examples. A fixed ``seed`` makes a report
+    reproducible; NaN bounds when the set is empty or Σ d_noop is 0.
     """
     model, noop = _pairs(d_model, d_noop)
-    return _bootstrap(noop, noop - model, confidence, draws, seed)
+    return _bootstrap(noop, noop - model, clusters, confidence, draws, seed)
 
 
 def recovery_lead_interval(
     d_model: Sequence[float],
     d_other: Sequence[float],
     d_noop: Sequence[float],
+    clusters: Sequence[str] | None = None,
     confidence: float = 0.95,
     draws: int = 2000,
     seed: int = 0,
 ) -> tuple[float, float]:
     """Paired bootstrap of ``recovery_pooled(model) - recovery_pooled(other)``.
 
-    Both predictors ran on the same examples, so resampling the examples together keeps
-    what they share (a hard song is hard for both) out of the interval: a lead whose
-    interval excludes 0 is one the test set supports.
+    Both predictors ran on the same examples, so resampling them together keeps what they
+    share out of the interval: a lead whose interval excludes 0 is one the test set
+    supports. With ``clusters``, whole songs are resampled (as
+    :func:`recovery_pooled_interval`).
     """
     model, noop = _pairs(d_model, d_noop)
     other, _ = _pairs(d_other, d_noop)
-    return _bootstrap(noop, other - model, confidence, draws, seed)
+    return _bootstrap(noop, other - model, clusters, confidence, draws, seed)
 
 
 def _bootstrap(
-    noop: np.ndarray, gain: np.ndarray, confidence: float, draws: int, seed: int
+    noop: np.ndarray,
+    gain: np.ndarray,
+    clusters: Sequence[str] | None,
+    confidence: float,
+    draws: int,
+    seed: int,
 ) -> tuple[float, float]:
-    """Interval of ``Σ gain / Σ noop`` over example resamples (both pooled recoveries)."""
+    """Interval of ``Σ gain / Σ noop`` over resamples of examples or of their clusters."""
     if not 0.0 < confidence < 1.0:
         raise ValueError(f"recovery interval: confidence must be in (0, 1), got {confidence}")
     if noop.size == 0 or noop.sum() <= 0:
         return math.nan, math.nan
+    if clusters is not None:
+        keys = np.asarray(list(clusters))
+        if keys.shape != noop.shape:
+            raise ValueError(f"recovery interval: {keys.size} clusters for {noop.size} examples")
+        _, index = np.unique(keys, return_inverse=True)
+        noop = np.bincount(index, weights=noop)
+        gain = np.bincount(index, weights=gain)
     picks = np.random.default_rng(seed).integers(0, noop.size, size=(draws, noop.size))
     noop_sums = noop[picks].sum(axis=1)
     with np.errstate(divide="ignore", invalid="ignore"):

@@ -29,6 +29,8 @@ PARAM_PREFIX = "param_error."
 NO_FAMILY = "none"
 SUMMARY_COLUMNS = (
     "examples",
+    "songs",
+    "artists",
     "recovery_pooled",
     "recovery_median",
     "recovery_ci_low",
@@ -118,28 +120,32 @@ class EvaluationReport:
         One row per other predictor over all examples (``mode`` "all"), then one per
         mode: a lead that only instruct prompts carry shows as such.
         """
-        columns = ["predictor", "over", "mode", "lead", "lead_ci_low", "lead_ci_high"]
+        columns = [
+            "predictor", "over", "mode", "lead", "lead_ci_low", "lead_ci_high", "songs",
+            "artists",
+        ]  # fmt: skip
         if len(self.predictors) < 2:
             return pd.DataFrame(columns=columns)
         first, *others = self.predictors
         pooled = self.summary.set_index("predictor")["recovery_pooled"]
         by_mode = self.by_mode.set_index(["predictor", "mode"])["recovery_pooled"]
-        modes = list(dict.fromkeys(self.examples["mode"]))
+        own = self.examples[self.examples["predictor"] == first]
+
+        def behind(mode: str | None) -> list[int]:
+            rows = own if mode is None else own[own["mode"] == mode]
+            return [rows["song"].nunique(), rows["artist"].nunique()]
+
         rows = [
-            [first, other, "all", pooled[first] - pooled[other], *self.lead_interval(first, other)]
+            [first, other, "all", pooled[first] - pooled[other],
+             *self.lead_interval(first, other), *behind(None)]
             for other in others
-        ]
+        ]  # fmt: skip
         rows += [
-            [
-                first,
-                other,
-                mode,
-                by_mode[first, mode] - by_mode[other, mode],
-                *self.lead_interval(first, other, mode),
-            ]
-            for mode in modes
+            [first, other, mode, by_mode[first, mode] - by_mode[other, mode],
+             *self.lead_interval(first, other, mode), *behind(mode)]
+            for mode in dict.fromkeys(self.examples["mode"])
             for other in others
-        ]
+        ]  # fmt: skip
         return pd.DataFrame(rows, columns=columns)
 
     def lead_interval(
@@ -159,7 +165,9 @@ class EvaluationReport:
             rows = rows[rows["mode"] == mode]
         first = rows[rows["predictor"] == predictor]
         second = rows[rows["predictor"] == other].reindex(first.index)
-        return recovery_lead_interval(first["d_model"], second["d_model"], first["d_noop"])
+        return recovery_lead_interval(
+            first["d_model"], second["d_model"], first["d_noop"], first["song"]
+        )
 
     def to_markdown(self) -> str:
         """The tables a user reads: overall, per mode, per distortion family."""
@@ -169,11 +177,12 @@ class EvaluationReport:
             f"{self.examples['recipe_id'].nunique() if len(self.examples) else 0} examples; "
             "recovery = 1 - d(predictor)/d(no-op) on auraloss MR-STFT, pooled over the set "
             "and median per example; recovery_ci_low/high bound the pooled figure (95% "
-            "bootstrap over the examples); worse_than_noop is the share of examples the "
-            "program made worse than the input; tool_order_accuracy the share with exactly "
-            "the target's tools in its order; exact_value_rate the share of values the "
-            "prompt states that the program wrote exactly; param_error_db averages the dB "
-            "parameters of tools both programs use.",
+            "bootstrap over the songs: each song's recipes are resampled together; songs "
+            "and artists say how many stand behind it); worse_than_noop is the share of "
+            "examples the program made worse than the input; tool_order_accuracy the share "
+            "with exactly the target's tools in its order; exact_value_rate the share of "
+            "values the prompt states that the program wrote exactly; param_error_db "
+            "averages the dB parameters of tools both programs use.",
             "",
             *(f"- {note}" for note in self.notes),
             *([""] if self.notes else []),
@@ -199,7 +208,7 @@ class EvaluationReport:
             "## Paired leads",
             "",
             "Pooled recovery of the first predictor minus each other's, with a 95% "
-            "bootstrap interval over the same examples (an interval above 0 is a lead the "
+            "bootstrap interval over the same songs (an interval above 0 is a lead the "
             "set supports), over all examples and per mode.",
             "",
             _markdown(self.leads),
@@ -255,6 +264,7 @@ def _empty_frame() -> pd.DataFrame:
         columns=[
             "recipe_id",
             "artist",
+            "song",
             "predictor",
             "mode",
             "prompt_kind",
@@ -284,12 +294,14 @@ def _summarise(frame: pd.DataFrame, keys: list[str], order: list[str]) -> pd.Dat
         group_key = group_key if isinstance(group_key, tuple) else (group_key,)
         db_errors = group[db_columns].to_numpy(dtype=np.float64).ravel()
         db_errors = db_errors[~np.isnan(db_errors)]
-        ci_low, ci_high = recovery_pooled_interval(group["d_model"], group["d_noop"])
+        ci_low, ci_high = recovery_pooled_interval(group["d_model"], group["d_noop"], group["song"])
         stated = int(group["stated_values"].sum())
         rows.append(
             {
                 **dict(zip(keys, group_key, strict=True)),
                 "examples": len(group),
+                "songs": group["song"].nunique(),
+                "artists": group["artist"].nunique(),
                 "recovery_pooled": recovery_pooled(group["d_model"], group["d_noop"]),
                 "recovery_median": recovery_median(group["d_model"], group["d_noop"]),
                 "recovery_ci_low": ci_low,

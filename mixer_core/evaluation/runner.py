@@ -132,6 +132,7 @@ def _example_row(
     return {
         "recipe_id": example.recipe.recipe_id,
         "artist": example.artist,
+        "song": song_of(recipe.segment_id),
         "predictor": name,
         "mode": recipe.mode,
         "prompt_kind": prompt_kind(recipe.mode, recipe.prompt),
@@ -149,6 +150,11 @@ def _example_row(
         "lufs_error": lufs_error(result, example.reference, sample_rate),
         **{f"{PARAM_PREFIX}{key}": value for key, value in errors.items()},
     }
+
+
+def song_of(segment_id: str) -> str:
+    """The ``artist/song`` a segment id (``artist/song/0003``) belongs to."""
+    return segment_id.rsplit("/", 1)[0]
 
 
 def _batches(items: Iterable[EvalExample], size: int) -> Iterator[list[EvalExample]]:
