@@ -70,15 +70,18 @@ class TrainedVersion:
     run_id: str
     model_dir: Path
     artists: list[str] | None
+    logged_model: str | None
 
     @classmethod
     def from_metadata(cls, metadata: dict) -> "TrainedVersion":
         artists = metadata.get("artists")
+        logged = metadata.get("mlflow_logged_model")
         return cls(
             version=str(metadata["model_version"].value),
             run_id=str(metadata["mlflow_run_id"].value),
             model_dir=Path(metadata["model_dir"].value),
             artists=list(artists.value) if artists is not None else None,
+            logged_model=str(logged.value) if logged is not None else None,
         )
 
 
@@ -119,13 +122,20 @@ def _scores(report_scores: dict[str, float]) -> Scores:
 
 
 def _log_report(
-    mlflow: MlflowResource, run_id: str, report: EvaluationReport, out_dir: Path
+    mlflow: MlflowResource,
+    trained: TrainedVersion,
+    report: EvaluationReport,
+    out_dir: Path,
 ) -> None:
     """Metrics per predictor, per mode, prompt kind and family, the leads, and the tables.
 
     MLflow metric names allow no spaces, so "named fix" is logged as ``named_fix``."""
     for name in report.predictors:
-        mlflow.log_metrics(run_id, {f"eval.{name}.{k}": v for k, v in report.scores(name).items()})
+        mlflow.log_metrics(
+            trained.run_id,
+            {f"eval.{name}.{k}": v for k, v in report.scores(name).items()},
+            model_id=trained.logged_model,
+        )
     groups = (
         (report.by_mode, "mode"),
         (report.by_prompt_kind, "prompt_kind"),
@@ -133,7 +143,7 @@ def _log_report(
     )
     for group, column in groups:
         mlflow.log_metrics(
-            run_id,
+            trained.run_id,
             {
                 f"eval.{row['predictor']}.{column}.{str(row[column]).replace(' ', '_')}.{metric}": (
                     row[metric]
@@ -146,7 +156,7 @@ def _log_report(
         scope = "" if lead["mode"] == "all" else f"mode.{lead['mode']}."
         prefix = f"eval.{MODEL}.{scope}lead_over_{lead['over']}"
         mlflow.log_metrics(
-            run_id,
+            trained.run_id,
             {
                 prefix: lead["lead"],
                 f"{prefix}.ci_low": lead["lead_ci_low"],
@@ -160,8 +170,8 @@ def _log_report(
         ("by_family", report.by_family),
         ("leads", report.leads),
     ):
-        mlflow.log_table(run_id, frame, f"evaluation/tables/{name}.json")
-    mlflow.log_artifacts(run_id, out_dir, "evaluation")
+        mlflow.log_table(trained.run_id, frame, f"evaluation/tables/{name}.json")
+    mlflow.log_artifacts(trained.run_id, out_dir, "evaluation")
 
 
 @asset(
@@ -236,7 +246,7 @@ def mixer_evaluation(
         rate,
         out_dir / "listening",
     )
-    _log_report(mlflow, trained.run_id, report, out_dir)
+    _log_report(mlflow, trained, report, out_dir)
     mlflow.client().set_tag(trained.run_id, "promoted_to_champion", str(decision.promote).lower())
 
     leads = report.leads.set_index(["over", "mode"])

@@ -105,8 +105,12 @@ def mixer_lora(
         mlflow.log_artifact(run_id, curve)
         curve_metadata["loss_curve"] = MetadataValue.md(image_markdown(curve, "loss curve"))
     mlflow.log_artifact(run_id, output_dir / HISTORY_FILENAME)
-    artifact = mlflow.log_model(run_id, result.model_dir, output_dir / "mlflow_model")
-    version = mlflow.register(run_id, artifact, description=f"trained by {run_name}")
+    logged = mlflow.log_model(run_id, result.model_dir, output_dir / "mlflow_model")
+    final = {"best_val_loss": result.best_val_loss, "final_train_loss": result.final_train_loss}
+    mlflow.log_metrics(
+        run_id, {k: v for k, v in final.items() if v is not None}, result.steps, logged.model_id
+    )
+    version = mlflow.register(run_id, description=f"trained by {run_name}", logged=logged)
     mlflow.end_run(run_id)
 
     pointer = {
@@ -120,6 +124,7 @@ def mixer_lora(
         metadata={
             "mlflow_run": MetadataValue.url(mlflow.run_url(run_id)),
             "mlflow_run_id": run_id,
+            "mlflow_logged_model": logged.model_id,
             "model_version": MetadataValue.int(int(version.version)),
             "model_dir": MetadataValue.path(pointer["model_dir"]),
             "steps": MetadataValue.int(result.steps),

@@ -1,76 +1,58 @@
-"""The registered model as an MLflow pyfunc: ``models:/mixer@champion`` -> programs.
+"""Saving a trained model as an MLflow model, and loading one back as a predictor.
 
-The model folder written by training travels as the pyfunc's artifact ``mixer``;
-``predict`` takes a DataFrame with a ``prompt`` column and either ``audio_path`` or
-``audio`` (a ``(channels, samples)`` array) with ``sample_rate``, and returns one
-canonical program string per row.
+The MLflow model is *models from code* (``pyfunc_model.py`` is its code, ``mixer_core``
+travels beside it in ``code_paths``, the model folder is its artifact ``mixer``), so it
+loads in an environment that has only its declared requirements (``requirements.txt``
+in the model: exact pins of what ``mixer_core`` imports to predict).
+
+In this repository's own processes the model folder is read directly with the
+installed ``mixer_core`` (``load_predictor``), never through ``code_paths``: those would
+put a second, possibly older copy of the package on ``sys.path`` beside the one loaded.
 """
 
 from __future__ import annotations
 
-import math
 from importlib import metadata
 from pathlib import Path
-from typing import Any
 
 import mlflow.artifacts
 import mlflow.pyfunc
-import numpy as np
-import pandas as pd
+from mlflow.models import Model
 from mlflow.tracking import MlflowClient
 
-from mixer_core.language.grammar import format as format_program
+import mixer_core
 
 MODEL_ARTIFACT = "mixer"
-# What the wrapper imports at load and predict time, pinned to the versions it was saved
-# with. The ``mixer`` code itself is this repository (``pip install -e .``): the PyPI
-# project of that name is an unrelated package, so it is not listed.
-_RUNTIME_PACKAGES = ("torch", "transformers", "peft", "numpy", "pandas", "soundfile", "soxr")
+MODEL_CODE = Path(__file__).with_name("pyfunc_model.py")
+# What ``mixer_core`` imports to load a model folder and predict, and the pyfunc itself,
+# pinned to the versions the model was saved with. The PyPI project named ``mixer`` is an
+# unrelated package: the code travels in ``code_paths`` instead.
+_RUNTIME_PACKAGES = (
+    "mlflow", "torch", "transformers", "tokenizers", "peft", "safetensors", "numpy", "scipy",
+    "pandas", "soundfile", "soxr", "pyloudnorm", "pydantic", "PyYAML", "tqdm",
+)  # fmt: skip
 
 
-def _requirements() -> list[str]:
+def requirements() -> list[str]:
     return [f"{name}=={metadata.version(name)}" for name in _RUNTIME_PACKAGES]
-
-
-class MixerPyfunc(mlflow.pyfunc.PythonModel):
-    def load_context(self, context: Any) -> None:
-        from mixer_core.model import MixerPredictor
-
-        self.predictor = MixerPredictor.from_folder(context.artifacts[MODEL_ARTIFACT])
-
-    def predict(self, context: Any, model_input: pd.DataFrame, params: Any = None) -> list[str]:
-        from mixer_core.audio.io import read_audio
-
-        frame = pd.DataFrame(model_input)
-        if "prompt" not in frame:
-            raise ValueError("model input needs a 'prompt' column")
-        programs = []
-        for row in frame.to_dict("records"):
-            if _given(row.get("audio_path")):
-                audio, rate = read_audio(Path(row["audio_path"]))
-            elif _given(row.get("audio")) and _given(row.get("sample_rate")):
-                audio, rate = np.asarray(row["audio"], dtype=np.float32), int(row["sample_rate"])
-            else:
-                raise ValueError("each row needs 'audio_path', or 'audio' and 'sample_rate'")
-            calls = self.predictor.predict(np.atleast_2d(audio), rate, str(row["prompt"]))
-            programs.append(format_program(calls))
-        return programs
-
-
-def _given(value: Any) -> bool:
-    """A cell that holds a value: pandas fills a mixed column's gaps with None or NaN."""
-    return value is not None and not (isinstance(value, float) and math.isnan(value))
 
 
 def save_pyfunc(model_dir: Path, destination: Path) -> Path:
     """Wrap a trained model folder as an MLflow model folder at ``destination``."""
     mlflow.pyfunc.save_model(
         path=str(destination),
-        python_model=MixerPyfunc(),
+        python_model=str(MODEL_CODE),
         artifacts={MODEL_ARTIFACT: str(model_dir)},
-        pip_requirements=_requirements(),
+        code_paths=[str(Path(mixer_core.__file__).parent)],
+        pip_requirements=requirements(),
     )
     return destination
+
+
+def model_folder(mlflow_model: Path) -> Path:
+    """The trained model folder inside a downloaded MLflow model folder."""
+    conf = Model.load(str(mlflow_model)).flavors["python_function"]
+    return Path(mlflow_model) / conf["artifacts"][MODEL_ARTIFACT]["path"]
 
 
 def load_predictor(uri: str, tracking_uri: str | None = None):
@@ -85,8 +67,10 @@ def load_predictor(uri: str, tracking_uri: str | None = None):
         uri = version_source(
             MlflowClient(tracking_uri=tracking_uri, registry_uri=tracking_uri), uri
         )
+    from mixer_core.model import MixerPredictor
+
     local = mlflow.artifacts.download_artifacts(artifact_uri=uri, tracking_uri=tracking_uri)
-    return mlflow.pyfunc.load_model(local).unwrap_python_model().predictor
+    return MixerPredictor.from_folder(model_folder(Path(local)))
 
 
 def version_source(client: MlflowClient, uri: str) -> str:

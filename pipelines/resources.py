@@ -36,7 +36,7 @@ from typing import Any
 
 import pandas as pd
 from dagster import ConfigurableResource
-from mlflow.entities import Metric, Param
+from mlflow.entities import LoggedModel, Metric, Param
 from mlflow.entities.model_registry import ModelVersion
 from mlflow.exceptions import MlflowException
 from mlflow.protos.databricks_pb2 import RESOURCE_DOES_NOT_EXIST, ErrorCode
@@ -51,7 +51,6 @@ from pipelines.tracking import CHALLENGER, CHAMPION, default_tracking_uri, flatt
 INVENTORY_FOLDER = "_inventory"
 MANIFEST_FOLDER = "_manifests"
 SEGMENT_INDEX_NAME = "segments.parquet"
-MODEL_ARTIFACT_PATH = "model"
 
 
 def _env(name: str, default: str) -> Any:
@@ -114,6 +113,9 @@ class MixerConfigResource(ConfigurableResource):
         return load_config(Path(self.path))
 
 
+LOGGED_MODEL_TAG = "logged_model_id"
+
+
 class RegistryError(RuntimeError):
     """The model registry could not be read; the message names the store and the cause."""
 
@@ -174,10 +176,17 @@ class MlflowResource(ConfigurableResource):
         for start in range(0, len(items), 100):
             self.client().log_batch(run_id, params=items[start : start + 100])
 
-    def log_metrics(self, run_id: str, metrics: Mapping[str, float], step: int = 0) -> None:
+    def log_metrics(
+        self,
+        run_id: str,
+        metrics: Mapping[str, float],
+        step: int = 0,
+        model_id: str | None = None,
+    ) -> None:
+        """Finite metrics of the run (and of its logged model ``model_id``, when given)."""
         now = int(time.time() * 1000)
         finite = [
-            Metric(k, float(v), now, step)
+            Metric(k, float(v), now, step, model_id=model_id)
             for k, v in metrics.items()
             if v is not None and math.isfinite(float(v))
         ]
@@ -193,17 +202,37 @@ class MlflowResource(ConfigurableResource):
     def run_url(self, run_id: str) -> str:
         return f"{self.ui_url}/#/experiments/{self.experiment_id()}/runs/{run_id}"
 
-    def register(self, run_id: str, artifact_path: str, description: str = "") -> ModelVersion:
-        """New version from a logged MLflow-model folder; it becomes the challenger."""
+    def register(
+        self,
+        run_id: str,
+        artifact_path: str | None = None,
+        description: str = "",
+        logged: LoggedModel | None = None,
+    ) -> ModelVersion:
+        """New version of a :class:`LoggedModel` (or of a folder logged under the run's
+        ``artifact_path``); it becomes the challenger."""
         client = self.client()
         try:
             client.get_registered_model(self.registered_model)
         except MlflowException:
             client.create_registered_model(self.registered_model)
-        source = f"{client.get_run(run_id).info.artifact_uri}/{artifact_path}"
+        if logged is not None:
+            # the artifact location, not "models:/<id>": the SQL registry resolves that
+            # through the process-global tracking URI, which this resource never sets; the
+            # link is kept as a tag on both sides instead
+            source = logged.artifact_location
+        else:
+            source = f"{client.get_run(run_id).info.artifact_uri}/{artifact_path}"
         version = client.create_model_version(
             self.registered_model, source=source, run_id=run_id, description=description
         )
+        if logged is not None:
+            client.set_model_version_tag(
+                self.registered_model, version.version, LOGGED_MODEL_TAG, logged.model_id
+            )
+            client.set_logged_model_tags(
+                logged.model_id, {"registered_version": str(version.version)}
+            )
         client.set_registered_model_alias(self.registered_model, CHALLENGER, version.version)
         return version
 
@@ -234,10 +263,19 @@ class MlflowResource(ConfigurableResource):
         """A table the MLflow UI shows in its artifact view (and compares across runs)."""
         self.client().log_table(run_id, data=frame, artifact_file=artifact_file)
 
-    def log_model(self, run_id: str, model_dir: Path, staging_dir: Path) -> str:
-        """Log a trained model folder as a pyfunc model; returns its artifact path."""
-        self.log_artifacts(run_id, save_pyfunc(model_dir, staging_dir), MODEL_ARTIFACT_PATH)
-        return MODEL_ARTIFACT_PATH
+    def log_model(self, run_id: str, model_dir: Path, staging_dir: Path) -> LoggedModel:
+        """Log a trained model folder as a pyfunc :class:`LoggedModel` of the run: the
+        checkpoint worth keeping, which later metrics (``log_metrics(model_id=...)``)
+        attach to, so ``search_logged_models`` ranks the trainings by them."""
+        client = self.client()
+        logged = client.create_logged_model(
+            self.experiment_id(),
+            name=self.registered_model,
+            source_run_id=run_id,
+            model_type="mixer",
+        )
+        client.log_model_artifacts(logged.model_id, str(save_pyfunc(model_dir, staging_dir)))
+        return client.finalize_logged_model(logged.model_id, "READY")
 
     def load_predictor(self, uri: str) -> Any:
         """The ``MixerPredictor`` of ``models:/name@alias``, ``models:/name/N`` or a run URI."""

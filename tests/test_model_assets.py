@@ -24,7 +24,7 @@ from mixer_core.evaluation.promotion import Scores, decide
 from mixer_core.language.grammar import parse
 from pipelines.definitions import ASSET_CHECKS, ASSETS, defs
 from pipelines.partitions import ARTIST_PARTITIONS_NAME
-from pipelines.resources import MixerConfigResource, MlflowResource, PathsResource
+from pipelines.resources import LOGGED_MODEL_TAG, MixerConfigResource, MlflowResource, PathsResource
 from pipelines.retraining import DEFAULT_SCHEDULE_STATUS, build_retrain_schedule
 from pipelines.tracking import CHALLENGER, CHAMPION
 from tests.training_fixtures import make_processed_tree, tiny_training_config
@@ -192,6 +192,23 @@ def test_train_register_evaluate_promote_and_load_by_alias(setup, monkeypatch) -
     assert report["promoted"] is expected.promote and report["reason"] == expected.reason
     assert str(tracking.version_by_alias(CHAMPION).version) == ("2" if expected.promote else "1")
     assert str(tracking.version_by_alias(CHALLENGER).version) == "2"
+
+    # each training is a LoggedModel carrying its evaluation: search_logged_models ranks them
+    client = tracking.client()
+    logged = [_metadata(r, "mixer_lora")["mlflow_logged_model"] for r in (first, second)]
+    for version, model_id in zip(("1", "2"), logged, strict=True):
+        tags = client.get_model_version(tracking.registered_model, version).tags
+        assert tags[LOGGED_MODEL_TAG] == model_id
+        assert client.get_logged_model(model_id).tags["registered_version"] == version
+    metric = "eval.model.recovery_pooled"
+    ranked = client.search_logged_models(
+        [tracking.experiment_id()],
+        order_by=[{"field_name": f"metrics.{metric}", "ascending": False}],
+    )
+    assert sorted(m.model_id for m in ranked) == sorted(logged)
+    values = [next(x.value for x in m.metrics if x.key == metric) for m in ranked]
+    assert values == sorted(values, reverse=True)
+    assert all(m.status == "READY" and m.source_run_id for m in ranked)
 
 
 def make_first_segment(paths: PathsResource) -> str:
