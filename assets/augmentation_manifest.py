@@ -15,7 +15,7 @@ from assets.metadata import bar_chart_markdown, counts_table, markdown_table
 from assets.segments import segments
 from mixer_core.config import Config
 from mixer_core.data.augmentation import sample_recipes
-from mixer_core.data.splits import assign_split
+from mixer_core.data.splits import assign_split, assign_split_by_artist
 from pipelines.partitions import artist_partitions
 from pipelines.resources import MixerConfigResource, PathsResource, write_parquet_atomic
 
@@ -80,6 +80,9 @@ def augmentation_manifest(
             "segments": int(manifest["segment_id"].nunique()),
             "recipes_per_mode_and_split": counts_table(manifest, ["mode", "split"]),
             "songs_per_split": markdown_table(songs_per_split),
+            "split_when_by_artist": MetadataValue.text(
+                assign_split_by_artist(artist, cfg.data.split)
+            ),
             "families": markdown_table(families.rename("recipes").reset_index()),
             "families_histogram": bar_chart_markdown(families, "distortion families", "family"),
             "preview": markdown_table(manifest[["recipe_id", "mode", "split", "target", "prompt"]]),

@@ -16,6 +16,7 @@ from pathlib import Path
 from dagster import (
     AssetCheckExecutionContext,
     AssetCheckResult,
+    AssetCheckSeverity,
     AssetExecutionContext,
     Config,
     Failure,
@@ -30,8 +31,9 @@ from assets.augmentation_manifest import augmentation_manifest
 from assets.listening import listening_sample, write_listening_examples
 from assets.metadata import markdown_table
 from assets.training import mixer_lora
+from mixer_core.data.splits import resolve_splits
 from mixer_core.evaluation.baselines import DEFAULT_MAX_FIT_EXAMPLES, NoOpBaseline, OracleBaseline
-from mixer_core.evaluation.promotion import Scores, already_champion, decide
+from mixer_core.evaluation.promotion import Lead, Scores, already_champion, decide
 from mixer_core.evaluation.report import EvaluationReport
 from mixer_core.evaluation.runner import build_examples, evaluate, fit_heuristic_on_split
 from mixer_core.model import MixerPredictor
@@ -52,6 +54,13 @@ class EvaluationConfig(Config):
         description=(
             "train 'fix' recipes, evenly spaced over the split, the heuristic's shrinkage "
             "is fitted on (its loudness and band statistics use every train segment)"
+        ),
+    )
+    promotion_margin: float = Field(
+        0.0,
+        description=(
+            "the lower end of the paired lead's 95% interval (over the champion, or over "
+            "no-op for the first version) must exceed this for a promotion"
         ),
     )
     listening_examples: int = Field(
@@ -118,7 +127,11 @@ def _interval(low: float, high: float) -> str:
 
 
 def _scores(report_scores: dict[str, float]) -> Scores:
-    return Scores(report_scores["recovery_pooled"], report_scores["valid_call_rate"])
+    return Scores(
+        report_scores["recovery_pooled"],
+        report_scores["valid_call_rate"],
+        report_scores["worse_than_noop"],
+    )
 
 
 def _log_report(
@@ -194,7 +207,10 @@ def mixer_evaluation(
     trained = _trained_version(context)
     rate = cfg.data.sample_rate
 
-    table = load_training_table(paths.processed_path, trained.artists)
+    table, plan = resolve_splits(
+        load_training_table(paths.processed_path, trained.artists), cfg.data.split
+    )
+    context.log.info(plan.reason)
     test = build_examples(
         table, paths.processed_path, cfg.data, split="test", limit=config.max_test_examples
     )
@@ -220,8 +236,19 @@ def mixer_evaluation(
     if is_champion:
         decision = already_champion(trained.version)
     else:
-        champion_scores = _scores(report.scores(CHAMPION)) if CHAMPION in predictors else None
-        decision = decide(_scores(model_scores), champion_scores)
+        has_champion = CHAMPION in predictors
+        champion_scores = _scores(report.scores(CHAMPION)) if has_champion else None
+        over = report.leads.set_index(["over", "mode"]).loc[
+            (CHAMPION if has_champion else "noop", "all")
+        ]
+        decision = decide(
+            _scores(model_scores),
+            champion_scores,
+            Lead(float(over["lead"]), float(over["lead_ci_low"]), float(over["lead_ci_high"])),
+            enough_evidence=plan.enough,
+            evidence=plan.reason,
+            margin=config.promotion_margin,
+        )
     mlflow.record_promotion(trained.version, decision)
     context.log.info("version %s: %s", trained.version, decision.reason)
 
@@ -233,11 +260,16 @@ def mixer_evaluation(
         "promoted": decision.promote,
         "reason": decision.reason,
         "heuristic": heuristic_fit,
+        "split": {"by": plan.by, "enough_evidence": plan.enough, "sizes": plan.sizes},
         "report": report.to_dict(),
     }
     report_file = out_dir / REPORT_FILENAME
     report_file.write_text(json.dumps(summary, indent=2, allow_nan=False))
-    (out_dir / "evaluation.md").write_text(report.to_markdown())
+    split_section = (
+        f"## Split\n\nBy {plan.by}; {plan.reason}. Promotion: {decision.reason}.\n\n"
+        f"{plan.table().to_markdown(index=False)}\n\n"
+    )
+    (out_dir / "evaluation.md").write_text(split_section + report.to_markdown())
     report.by_family.to_csv(out_dir / "by_family.csv", index=False)
     report.examples.to_csv(out_dir / "examples.csv", index=False)
     write_listening_examples(
@@ -272,6 +304,10 @@ def mixer_evaluation(
             ),
             "tool_order_accuracy": MetadataValue.float(model_scores["tool_order_accuracy"]),
             "test_recipes": MetadataValue.int(len(test)),
+            "split_by": MetadataValue.text(plan.by),
+            "split_sizes": markdown_table(plan.table(), max_rows=3),
+            "enough_evidence": MetadataValue.bool(plan.enough),
+            "evidence": MetadataValue.text(plan.reason),
             "heuristic_fit": MetadataValue.json(
                 {k: heuristic_fit[k] for k in ("target_lufs", "band_levels_db", "shrinkage")}
             ),
@@ -301,4 +337,27 @@ def model_beats_noop(context: AssetCheckExecutionContext) -> AssetCheckResult:
     return AssetCheckResult(
         passed=recovery is not None and recovery > 0.0,
         metadata={"recovery_pooled": recovery, "version": metadata["model_version"].value},
+    )
+
+
+@asset_check(
+    asset=mixer_evaluation,
+    description=(
+        "The test split holds the configured minimum of songs and artists "
+        "(data.split.min_test_songs / min_test_artists); a warning, not a failure."
+    ),
+)
+def test_split_is_large_enough(context: AssetCheckExecutionContext) -> AssetCheckResult:
+    event = context.instance.get_latest_materialization_event(mixer_evaluation.key)
+    if event is None or event.asset_materialization is None:
+        return AssetCheckResult(
+            passed=False,
+            severity=AssetCheckSeverity.WARN,
+            metadata={"problem": "mixer_evaluation never ran"},
+        )
+    metadata = event.asset_materialization.metadata
+    return AssetCheckResult(
+        passed=bool(metadata["enough_evidence"].value),
+        severity=AssetCheckSeverity.WARN,
+        metadata={"evidence": metadata["evidence"].value},
     )

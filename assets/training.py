@@ -20,8 +20,9 @@ from dagster import (
 )
 
 from assets.augmentation_manifest import augmentation_manifest
-from assets.metadata import image_markdown
+from assets.metadata import image_markdown, markdown_table
 from mixer_core.data.generator import is_generated_artist
+from mixer_core.data.splits import resolve_splits
 from mixer_core.model.persistence import write_training_data
 from mixer_core.training import TrainingCallbacks, load_training_table, train, write_dataset_file
 from mixer_core.training.data import DatasetError
@@ -61,9 +62,10 @@ def mixer_lora(
     if not artists:
         raise Failure("no artist has a materialized augmentation_manifest: run ingest first")
     try:
-        table = load_training_table(processed_dir, artists)
+        table, plan = resolve_splits(load_training_table(processed_dir, artists), cfg.data.split)
     except DatasetError as exc:
         raise Failure(str(exc)) from exc
+    context.log.info(plan.reason)
     if not (table["split"] == "train").any():
         raise Failure(
             f"no training recipes under {processed_dir} for {', '.join(artists)}: "
@@ -136,6 +138,8 @@ def mixer_lora(
             "elapsed_s": MetadataValue.float(float(result.elapsed_s)),
             "train_recipes": MetadataValue.int(int((table["split"] == "train").sum())),
             "artists": MetadataValue.json(artists),
+            "split_by": MetadataValue.text(plan.by),
+            "split_sizes": markdown_table(plan.table(), max_rows=3),
             "generated_artists": MetadataValue.int(len(generated)),
             **curve_metadata,
         }

@@ -94,9 +94,19 @@ class TrainingConfig(_Section):
 
 
 class SplitConfig(_Section):
-    train: float = _f(0.8, "share of songs in the training split", ge=0, le=1)
-    val: float = _f(0.1, "share of songs in the validation split", ge=0, le=1)
-    test: float = _f(0.1, "share of songs in the test split", ge=0, le=1)
+    train: float = _f(0.8, "share of songs (or artists) in the training split", ge=0, le=1)
+    val: float = _f(0.1, "share of songs (or artists) in the validation split", ge=0, le=1)
+    test: float = _f(0.1, "share of songs (or artists) in the test split", ge=0, le=1)
+    by: Literal["auto", "song", "artist"] = _f(
+        "auto",
+        "unit a split is assigned per: song, artist (music the model never heard), or auto: "
+        "by artist once the corpus has auto_artists artists, by song before",
+    )
+    auto_artists: int = _f(8, "artists from which 'auto' splits by artist", ge=2)
+    min_test_songs: int = _f(
+        6, "the test split holds at least this many songs (the nearest units join it)", ge=1
+    )
+    min_test_artists: int = _f(2, "the test split holds songs of at least this many artists", ge=1)
 
     @model_validator(mode="after")
     def _sums_to_one(self) -> SplitConfig:

@@ -10,7 +10,7 @@ from __future__ import annotations
 from dagster import Definitions
 
 from assets import DATA_ASSETS, DATA_CHECKS
-from assets.evaluation import mixer_evaluation, model_beats_noop
+from assets.evaluation import mixer_evaluation, model_beats_noop, test_split_is_large_enough
 from assets.training import mixer_lora
 from pipelines.jobs import ingest_job
 from pipelines.resources import MixerConfigResource, MlflowResource, PathsResource
@@ -18,7 +18,7 @@ from pipelines.retraining import retrain_job, retrain_schedule
 from pipelines.sensors import artist_folder_sensor
 
 ASSETS = [*DATA_ASSETS, mixer_lora, mixer_evaluation]
-ASSET_CHECKS = [*DATA_CHECKS, model_beats_noop]
+ASSET_CHECKS = [*DATA_CHECKS, model_beats_noop, test_split_is_large_enough]
 JOBS = [ingest_job, retrain_job]
 SENSORS = [artist_folder_sensor]
 SCHEDULES = [retrain_schedule]

@@ -18,6 +18,7 @@ from mixer_core.data.splits import (
     SPLITS,
     assign_split,
     assign_split_by_artist,
+    resolve_splits,
     split_by_song,
 )
 
@@ -99,3 +100,51 @@ def test_adding_songs_never_moves_existing_ones() -> None:
 def test_missing_columns_are_named() -> None:
     with pytest.raises(ValueError, match=r"missing column\(s\) song"):
         split_by_song(pd.DataFrame({"artist": ["a"], "title": ["t"]}), DEFAULT)
+
+
+def _corpus(artists: int, songs: int) -> pd.DataFrame:
+    return pd.DataFrame(
+        [
+            {"artist": f"artist_{a:02d}", "song": f"song_{s}", "recipe_id": f"{a}/{s}/{k}"}
+            for a in range(artists)
+            for s in range(songs)
+            for k in range(3)
+        ]
+    )
+
+
+def test_by_artist_keeps_every_song_of_an_artist_together_and_is_stable() -> None:
+    cfg = SplitConfig(by="artist", min_test_songs=1, min_test_artists=1)
+    table, plan = resolve_splits(_corpus(12, 4), cfg)
+    assert plan.by == "artist"
+    assert (table.groupby("artist")["split"].nunique() == 1).all()
+    grown, grown_plan = resolve_splits(_corpus(30, 4), cfg)
+    # a unit keeps its split when others are added, unless it filled a split up
+    kept = sorted(set(table["artist"]) - set(plan.filled) - set(grown_plan.filled))
+    first = table.groupby("artist")["split"].first()[kept]
+    assert len(kept) >= 10
+    assert (grown.groupby("artist")["split"].first()[kept] == first).all()
+
+
+def test_auto_splits_by_artist_from_the_configured_number_of_artists() -> None:
+    cfg = SplitConfig(auto_artists=8, min_test_songs=1, min_test_artists=1)
+    assert resolve_splits(_corpus(7, 5), cfg)[1].by == "song"
+    assert resolve_splits(_corpus(8, 5), cfg)[1].by == "artist"
+
+
+def test_the_test_minimum_is_met_deterministically_or_said() -> None:
+    cfg = SplitConfig(by="artist", min_test_songs=6, min_test_artists=3)
+    table, plan = resolve_splits(_corpus(10, 2), cfg)
+    assert plan.enough and plan.sizes["test"]["artists"] >= 3 and plan.sizes["test"]["songs"] >= 6
+    assert resolve_splits(_corpus(10, 2), cfg)[0]["split"].tolist() == table["split"].tolist()
+    assert (
+        plan.sizes["train"]["artists"] >= 1
+        and plan.sizes["val"]
+        == resolve_splits(
+            _corpus(10, 2), SplitConfig(by="artist", min_test_songs=1, min_test_artists=1)
+        )[1].sizes["val"]
+    )
+    few, short = resolve_splits(_corpus(1, 3), SplitConfig(by="song", min_test_artists=2))
+    assert not short.enough and "not enough evidence" in short.reason
+    assert (few["split"] == "train").any()
+    assert set(plan.table()["split"]) == {"train", "val", "test"}

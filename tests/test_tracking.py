@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from mixer_core.evaluation.promotion import Scores, already_champion, decide
+from mixer_core.evaluation.promotion import Lead, Scores, already_champion, decide
 from pipelines.pyfunc import version_source
 from pipelines.resources import MlflowResource, RegistryError
 from pipelines.tracking import CHALLENGER, CHAMPION, flatten
@@ -57,22 +57,28 @@ def test_run_params_metrics_artifacts_and_versions(tracking: MlflowResource, tmp
     assert tracking.version_by_alias(CHAMPION).version == first.version
 
 
+GOOD, SURE, UNSURE = Scores(0.5, 1.0, 0.05), Lead(0.1, 0.04, 0.16), Lead(0.1, -0.02, 0.2)
+
+
 @pytest.mark.parametrize(
-    ("candidate", "champion", "promote", "why"),
+    ("candidate", "champion", "lead", "enough", "promote", "why"),
     [
-        (Scores(0.4, 1.0), None, True, "beats no-op"),
-        (Scores(-0.1, 1.0), None, False, "does not beat no-op"),
-        (Scores(0.5, 1.0), Scores(0.4, 1.0), True, "beats the champion"),
-        (Scores(0.3, 1.0), Scores(0.4, 1.0), False, "does not beat"),
-        (Scores(0.4, 1.0), Scores(0.4, 1.0), False, "does not beat"),
-        (Scores(0.9, 0.95), Scores(0.4, 1.0), False, "valid-call rate"),
-        (Scores(-0.05, 1.0), Scores(-0.1, 1.0), False, "does not beat no-op"),
-        (Scores(0.0, 1.0), None, False, "does not beat no-op"),
+        (GOOD, None, SURE, True, True, "no champion yet; lead over no-op +0.1000"),
+        (GOOD, None, UNSURE, True, False, "may not beat doing nothing"),
+        (GOOD, None, SURE, False, False, "not enough evidence"),
+        (GOOD, Scores(0.4, 1.0, 0.05), SURE, True, True, "lead over the champion"),
+        (GOOD, Scores(0.4, 1.0, 0.05), UNSURE, True, False, "not a lead the test set supports"),
+        (GOOD, Scores(0.4, 1.0, 0.04), SURE, True, False, "more than the champion's 4.0%"),
+        (Scores(0.9, 0.95, 0.0), Scores(0.4, 1.0, 0.1), SURE, True, False, "valid-call rate"),
+        (GOOD, Scores(0.1, 1.0, 0.3), SURE, False, False, "not enough evidence"),
     ],
 )
-def test_promotion_rule(candidate: Scores, champion: Scores | None, promote: bool, why: str):
-    decision = decide(candidate, champion)
+def test_promotion_needs_evidence(candidate, champion, lead, enough, promote, why) -> None:
+    decision = decide(
+        candidate, champion, lead, enough, "not enough evidence: 2 songs" if not enough else ""
+    )
     assert decision.promote is promote and why in decision.reason
+    assert decide(GOOD, None, Lead(0.1, 0.04, 0.16), margin=0.05).promote is False
 
 
 def _registered_versions(tracking: MlflowResource, tmp_path: Path, count: int) -> list[str]:
@@ -96,21 +102,21 @@ def test_better_version_becomes_champion_worse_stays_challenger(
     def tags(version: str) -> dict[str, str]:
         return client.get_model_version(tracking.registered_model, version).tags
 
-    tracking.record_promotion(first, decide(Scores(0.3, 1.0), None))
+    tracking.record_promotion(first, decide(Scores(0.3, 1.0, 0.1), None, SURE))
     assert str(tracking.version_by_alias(CHAMPION).version) == first
     assert tags(first)["promoted_to_champion"] == "true"
 
-    better = decide(Scores(0.5, 1.0), Scores(0.3, 1.0))
+    better = decide(Scores(0.5, 1.0, 0.1), Scores(0.3, 1.0, 0.1), SURE)
     tracking.record_promotion(second, better)
     assert str(tracking.version_by_alias(CHAMPION).version) == second
     assert tags(second)["promotion_reason"] == better.reason
 
-    worse = decide(Scores(0.4, 1.0), Scores(0.5, 1.0))
+    worse = decide(Scores(0.5, 1.0, 0.1), Scores(0.4, 1.0, 0.1), UNSURE)
     tracking.record_promotion(third, worse)
     assert str(tracking.version_by_alias(CHAMPION).version) == second
     assert str(tracking.version_by_alias(CHALLENGER).version) == third
     assert tags(third) == {"promoted_to_champion": "false", "promotion_reason": worse.reason}
-    assert "does not beat the champion's 0.5000" in worse.reason
+    assert "interval -0.0200 to +0.2000" in worse.reason
 
     tracking.record_promotion(second, already_champion(second))
     assert str(tracking.version_by_alias(CHAMPION).version) == second
