@@ -81,11 +81,12 @@ def resolve_splits(table: pd.DataFrame, split: SplitConfig) -> tuple[pd.DataFram
     configured, and the plan.
 
     Units (songs, or artists) take their split from a stable hash of their name, so a unit
-    never moves when others are added. When the test split holds fewer than
-    ``min_test_songs`` songs or ``min_test_artists`` artists, training units join it, the
-    highest hash first, until it does, as long as one unit stays for training; an empty
-    validation split (with a share above 0) then takes the next training unit; when the corpus cannot give that, the plan says so and the
-    evaluation must not be taken as evidence.
+    never moves when others are added, unless it had to fill a split up (``filled``):
+    when the test split holds fewer than ``min_test_songs`` songs or ``min_test_artists``
+    artists, training units join it, the highest hash first, until it does, as long as
+    one unit stays for training; an empty validation split (with a share above 0) then
+    takes the next training unit. When the corpus cannot meet the minimum, the plan says
+    so and the evaluation must not be taken as evidence.
     """
     artists = sorted(table["artist"].astype(str).unique())
     by: Literal["song", "artist"] = (
