@@ -8,6 +8,7 @@ songs × 6 s once per session; tests that change files get their own copy throug
 
 from __future__ import annotations
 
+import os
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
@@ -35,6 +36,23 @@ def write_config(path: Path, overrides: dict[str, dict[str, Any]]) -> Path:
     path.write_text(yaml.safe_dump(data, sort_keys=False))
     load_config(path)
     return path
+
+
+@pytest.fixture(autouse=True)
+def no_environment_leaks() -> Iterator[None]:
+    """Each test starts from the environment the session started with.
+
+    Code under test sets variables for its own process (``embedded_instance`` sets
+    ``DAGSTER_HOME``, MLflow reads ``MLFLOW_TRACKING_URI``); one left behind would point
+    later tests at an earlier test's state, so the environment is restored after each.
+    """
+    before = dict(os.environ)
+    yield
+    for name in set(os.environ) - set(before):
+        del os.environ[name]
+    for name, value in before.items():
+        if os.environ.get(name) != value:
+            os.environ[name] = value
 
 
 DEFAULT_STORES = (".mixer", "mlflow.db", "mlruns", "mlartifacts")

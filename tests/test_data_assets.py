@@ -281,3 +281,9 @@ def test_embedded_instance_is_persistent_under_the_state_dir(
     assert DagsterInstance.from_config(str(home)).get_dynamic_partitions(
         ARTIST_PARTITIONS_NAME
     ) == ["someone"]
+
+
+def test_the_environment_set_by_one_test_is_gone_in_the_next() -> None:
+    """``test_embedded_instance_is_persistent_under_the_state_dir`` set DAGSTER_HOME to its
+    temp folder; the autouse fixture of conftest restores the environment after it."""
+    assert "pytest-" not in os.environ.get("DAGSTER_HOME", "")
