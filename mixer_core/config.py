@@ -128,7 +128,9 @@ class DataConfig(_Section):
         "integrated loudness the clean reference of a 'fix' recipe is normalised to",
         le=0,
     )
-    split: SplitConfig = _f(SplitConfig(), "train/val/test shares, assigned per song")
+    split: SplitConfig = _f(
+        SplitConfig(), "train/val/test shares, assigned per song or per artist (split.by)"
+    )
     max_segments_per_song: int | None = _f(
         None, "keep at most this many segments per song (evenly spaced)", gt=0
     )

@@ -218,13 +218,18 @@ class MlflowResource(ConfigurableResource):
             client.create_registered_model(self.registered_model)
         if logged is not None:
             # the artifact location, not "models:/<id>": the SQL registry resolves that
-            # through the process-global tracking URI, which this resource never sets; the
-            # link is kept as a tag on both sides instead
+            # through the process-global tracking URI, which this resource never sets. The
+            # model id is passed too: an MLflow server accepts a logged model's location
+            # as a source only for that model (a run's source must lie under the run)
             source = logged.artifact_location
         else:
             source = f"{client.get_run(run_id).info.artifact_uri}/{artifact_path}"
         version = client.create_model_version(
-            self.registered_model, source=source, run_id=run_id, description=description
+            self.registered_model,
+            source=source,
+            run_id=run_id,
+            description=description,
+            model_id=None if logged is None else logged.model_id,
         )
         if logged is not None:
             client.set_model_version_tag(
