@@ -4,7 +4,7 @@ songs?
 
 ``--tools default`` uses the configured augmentation (every tool, fix and instruct
 prompts: what the README's main job trains on); ``--tools gain_eq`` only gain and EQ
-distortions, the blind-fix setting DESIGN.md's measurement describes. Prints one JSON
+distortions, the blind-fix setting docs/evaluation.md describes. Prints one JSON
 object: training figures and the evaluation summary per predictor, per mode, per
 family and per parameter. Everything runs in a temporary folder on generated audio:
 

@@ -1,6 +1,6 @@
 """Augmentation recipes: which distortion a clean segment gets, and what the model writes.
 
-A recipe is data (DESIGN: the manifest makes augmentation reproducible), so every
+A recipe is data (the manifest makes augmentation reproducible), so every
 random choice is made here, once, from a seed derived by sha256 from
 ``(augmentation.seed, segment_id, k)``; Python's salted ``hash()`` would change the
 manifest between runs. Rendering audio from a recipe needs no randomness.

@@ -1,7 +1,7 @@
 """Audio for a recipe: the model's input and the reference its program should reach.
 
 Both modes start from the segment normalised to ``reference_lufs`` so that levels mean
-the same thing in every example (DESIGN: a level fix needs a defined target, and the
+the same thing in every example (a level fix needs a defined target, and the
 model must see absolute level):
 
 - "fix": the normalised segment is the reference; the input is the chain applied to it,

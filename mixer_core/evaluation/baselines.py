@@ -2,7 +2,7 @@
 
 A model's recovery means little on its own: no-op fixes the scale (recovery 0), the
 oracle (the recipe's exact target) the ceiling, and the heuristic the bar that a
-learned model has to clear. DESIGN "Evaluation" records why the heuristic is the
+learned model has to clear. docs/evaluation.md records why the heuristic is the
 *tuned* one: gain alone is undone exactly by loudness normalisation, but blind EQ
 matching toward an average spectrum over-corrects, because songs differ in band levels
 by about as much as the distortion; shrinking its gains (×≈0.5 on real music, fitted
@@ -29,7 +29,7 @@ _EQ = REGISTRY["apply_eq"]
 _VOLUME = REGISTRY["change_volume"]
 
 SHRINKAGE_GRID: tuple[float, ...] = tuple(round(0.1 * i, 1) for i in range(11))
-# DESIGN's measurement on real music; used until a fit on training examples replaces it.
+# What real music gives (docs/evaluation.md); used when there is nothing to fit on.
 DEFAULT_SHRINKAGE = 0.5
 DEFAULT_MAX_FIT_EXAMPLES = 64
 _FORMAT_VERSION = 1

@@ -1,7 +1,7 @@
 """Evaluation metrics: spectral distance, recovery, and how close a program is to its target.
 
 The primary distance is auraloss's ``MultiResolutionSTFTLoss`` with its own defaults
-(DESIGN "Evaluation"), called rather than re-implemented so figures compare with other
+(docs/evaluation.md), called rather than re-implemented so figures compare with other
 work that reports it. auraloss reduces spectral convergence over everything it is
 given (one Frobenius norm across the batch), so a batch would blur examples together:
 every distance here is computed one example at a time.

@@ -1,7 +1,7 @@
 """The evaluation routine: render held-out recipes, run predictors, execute, compare.
 
 For each example the predictor's program is executed with ``MixingTools`` on the
-input and the result is compared with the reference (MR-STFT, DESIGN "Evaluation").
+input and the result is compared with the reference (MR-STFT, docs/evaluation.md).
 A prediction that does not parse, or names a value out of range, counts against the
 valid-call rate and is executed as the empty program, so it scores exactly as no-op
 instead of disappearing from the average.
@@ -253,7 +253,7 @@ def fit_heuristic_on_split(
     max_fit_examples: int | None = DEFAULT_MAX_FIT_EXAMPLES,
     progress: bool = True,
 ) -> HeuristicBaseline:
-    """Fit the heuristic on a whole split of the training table, as DESIGN asks.
+    """Fit the heuristic on a whole split of the training table, as docs/evaluation.md describes.
 
     The median loudness and mean band levels come from **every** segment of the split
     (each one's clean reference: the segment normalised to ``data.reference_lufs``),

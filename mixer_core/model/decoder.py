@@ -3,8 +3,10 @@
 With no ``mixer.decoder.path`` a small ``MistralForCausalLM`` is built from
 ``mixer.decoder.small`` over the domain tokenizer; its base weights are random, so
 they train beside the adapters (``mixer.trainable.decoder_base``). A pretrained
-decoder brings its own tokenizer and only its LoRA adapters train; a saved model
-refers to its base weights by path instead of copying gigabytes.
+decoder brings its own tokenizer and only its LoRA adapters train. Either way a saved
+model carries its base weights (``decoder/``): a registered model must load on another
+machine, where the folder the base came from does not exist (``decoder.json`` keeps
+that folder only as provenance).
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from peft import PeftModel, get_peft_model
 from safetensors.torch import load_file, save_file
 from torch import nn
 from transformers import (
+    AutoConfig,
     AutoModelForCausalLM,
     AutoTokenizer,
     MistralConfig,
@@ -35,6 +38,17 @@ from mixer_core.model.tokenizer import build_domain_tokenizer
 PATH_KEY = "mixer.decoder.path"
 SMALL_KEY = "mixer.decoder.small"
 ADAPTER = "default"
+
+
+def _tied_keys(model: nn.Module) -> set[str]:
+    """State-dict keys of parameters that share their tensor with an earlier key."""
+    owners: dict[int, str] = {}
+    tied: set[str] = set()
+    for key, value in model.state_dict(keep_vars=True).items():
+        if value.data_ptr() in owners:
+            tied.add(key)
+        owners.setdefault(value.data_ptr(), key)
+    return tied
 
 
 def _lora(model: nn.Module, lora: LoraConfig) -> PeftModel:
@@ -107,16 +121,23 @@ class Decoder(nn.Module):
     def from_saved(cls, folder: Path) -> Decoder:
         meta = json.loads((folder / "decoder.json").read_text())
         tokenizer = AutoTokenizer.from_pretrained(folder / "tokenizer", local_files_only=True)
-        if meta["pretrained_path"] is None:
-            base = MistralForCausalLM(
-                MistralConfig.from_json_file(folder / "decoder" / "config.json")
+        base_dir = folder / "decoder"
+        if not (base_dir / "model.safetensors").is_file():
+            raise ModelLoadError(
+                f"{base_dir}: the decoder's base weights are missing (model.safetensors); "
+                "the model folder is incomplete"
             )
-            base.load_state_dict(load_file(folder / "decoder" / "model.safetensors"))
-        else:
-            base_folder = require_folder(
-                meta["pretrained_path"], f"{folder}/decoder.json: pretrained_path"
+        base = AutoModelForCausalLM.from_config(AutoConfig.from_pretrained(base_dir))
+        missing, unexpected = base.load_state_dict(
+            load_file(base_dir / "model.safetensors"), strict=False
+        )
+        base.tie_weights()
+        tied = {key for key in missing if key in _tied_keys(base)}
+        if unexpected or set(missing) - tied:
+            raise ModelLoadError(
+                f"{base_dir}: base weights do not match its config.json (missing "
+                f"{sorted(set(missing) - tied)[:5]}, unexpected {sorted(unexpected)[:5]})"
             )
-            base = AutoModelForCausalLM.from_pretrained(base_folder, local_files_only=True)
         model = PeftModel.from_pretrained(base, folder / "adapter", is_trainable=True)
         return cls(model, tokenizer, meta["pretrained_path"])
 
@@ -124,20 +145,23 @@ class Decoder(nn.Module):
         self.tokenizer.save_pretrained(folder / "tokenizer")
         self.model.save_pretrained(folder / "adapter")
         (folder / "decoder.json").write_text(json.dumps({"pretrained_path": self.pretrained_path}))
-        if self.pretrained_path is None:
-            (folder / "decoder").mkdir(exist_ok=True)
-            base = self.model.get_base_model()
-            base.config.to_json_file(folder / "decoder" / "config.json")
-            save_file(self.base_state_dict(), folder / "decoder" / "model.safetensors")
+        (folder / "decoder").mkdir(exist_ok=True)
+        base = self.model.get_base_model()
+        base.config.to_json_file(folder / "decoder" / "config.json")
+        save_file(self.base_state_dict(), folder / "decoder" / "model.safetensors")
 
     def base_state_dict(self) -> dict[str, torch.Tensor]:
-        """The base model's weights under their plain (un-peft-ed) names, LoRA excluded."""
+        """The base model's weights under their plain (un-peft-ed) names, LoRA excluded; a
+        weight tied to another (input and output embeddings) is stored once."""
         state = self.model.get_base_model().state_dict()
-        return {
-            key.replace(".base_layer.", "."): value.detach().contiguous()
-            for key, value in state.items()
-            if "lora_" not in key
-        }
+        plain: dict[str, torch.Tensor] = {}
+        seen: set[int] = set()
+        for key, value in state.items():
+            if "lora_" in key or value.data_ptr() in seen:
+                continue
+            seen.add(value.data_ptr())
+            plain[key.replace(".base_layer.", ".")] = value.detach().contiguous()
+        return plain
 
     @property
     def is_pretrained(self) -> bool:

@@ -2,8 +2,8 @@
 
 Two consumers: the CLAP/HTSAT encoder needs the log-mel image its feature extractor
 would produce (computing it here avoids a numpy round trip per example during
-training), and the fusion MLP needs *absolute* level features. DESIGN.md explains
-why the latter matter: a gain fix is only well-posed if the model sees the level, so
+training), and the fusion MLP needs *absolute* level features. The latter matter
+because a gain fix is only well-posed if the model sees the level, so
 these are never normalised per example or per batch, only shifted and scaled by fixed
 constants into roughly unit range.
 """

@@ -5,7 +5,7 @@ Two parts, both in the decoder's embedding space:
 - the **prefix**: text embedding + audio embedding + level features through an MLP into
   ``prefix_tokens`` embeddings. The encoders' outputs are layer-normalised (their scales
   are arbitrary); the level features are not, because their absolute values are the
-  information (DESIGN.md).
+  information (a gain fix needs the absolute level: README, "The model").
 - the **prompt memory**: the text encoder's token states, projected, plus an embedding
   of each token's number features (``prompt_numbers``), so the decoder reads the prompt
   word by word and number by number rather than through one pooled vector. It opens

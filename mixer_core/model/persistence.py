@@ -9,13 +9,13 @@ Layout::
     value_head.safetensors   the value head (when mixer.value_head.enabled)
     tokenizer/               the decoder's tokenizer (domain or pretrained)
     adapter/                 LoRA adapter (peft save_pretrained)
-    decoder/                 small decoder only: config + base weights (safetensors)
-    decoder.json             where a pretrained decoder's frozen base weights live
+    decoder/                 the decoder's base: config + weights (safetensors)
+    decoder.json             the folder a pretrained base came from (provenance only)
     training_data.json       what it was trained on: artists, and which were generated
 
-The text encoder is copied even when frozen so the folder works on another machine
-(an MLflow artifact); a pretrained decoder's base is referenced by path because it is
-frozen and can be gigabytes.
+Every part is copied, frozen ones included (the text encoder, a pretrained decoder's
+base), so the folder works on another machine (an MLflow artifact); a pretrained base of
+several gigabytes costs that much disk per model version.
 """
 
 from __future__ import annotations

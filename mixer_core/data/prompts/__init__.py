@@ -1,6 +1,6 @@
 """Natural-language prompts for augmentation recipes.
 
-DESIGN's measurement showed blind fixes are ambiguous (songs differ in band levels by as
+A measurement on real music showed (docs/evaluation.md) blind fixes are ambiguous (songs differ in band levels by as
 much as the distortion), so most of the signal has to come from the text: an "instruct"
 prompt states the change with its exact numbers, so its target is well-posed, and a
 named-problem "fix" prompt tells which way the audio is off. Wording is drawn from
