@@ -1,7 +1,7 @@
 """Natural-language prompts for augmentation recipes.
 
-A measurement on real music showed (docs/evaluation.md) blind fixes are ambiguous (songs differ in band levels by as
-much as the distortion), so most of the signal has to come from the text: an "instruct"
+Blind fixes are ambiguous (songs differ in band levels by as much as the distortion:
+docs/evaluation.md), so most of the signal has to come from the text: an "instruct"
 prompt states the change with its exact numbers, so its target is well-posed, and a
 named-problem "fix" prompt tells which way the audio is off. Wording is drawn from
 several templates per tool so the model learns the meaning, not one sentence.
