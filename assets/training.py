@@ -23,6 +23,7 @@ from assets.augmentation_manifest import augmentation_manifest
 from assets.metadata import image_markdown, markdown_table
 from mixer_core.data.generator import is_generated_artist
 from mixer_core.data.splits import resolve_splits
+from mixer_core.model.parts import training_kind
 from mixer_core.model.persistence import write_training_data
 from mixer_core.training import TrainingCallbacks, load_training_table, train, write_dataset_file
 from mixer_core.training.data import DatasetError
@@ -46,8 +47,10 @@ def _root_run_id(context: AssetExecutionContext) -> str:
     group_name="model",
     kinds={"pytorch", "mlflow"},
     description=(
-        "LoRA fine-tune of the mixer model on all artists' train/val recipes; logs to "
-        "MLflow and registers a new `challenger` version."
+        "Trains the mixer model on all artists' train/val recipes: with the default small "
+        "decoder a full training (its base is random), with a pretrained decoder LoRA "
+        "adapters on the frozen base (metadata `training_kind`); logs to MLflow and "
+        "registers a new `challenger` version."
     ),
 )
 def mixer_lora(
@@ -78,7 +81,11 @@ def mixer_lora(
     output_dir = paths.models_path / run_name
     run_id = mlflow.start_run(
         run_name,
-        tags={"dagster.run_id": context.run_id, "dagster.asset": "mixer_lora"},
+        tags={
+            "dagster.run_id": context.run_id,
+            "dagster.asset": "mixer_lora",
+            "training_kind": training_kind(cfg.mixer),
+        },
     )
     mlflow.log_params(run_id, cfg.model_dump(mode="json"))
     mlflow.log_params(
@@ -138,6 +145,7 @@ def mixer_lora(
             "elapsed_s": MetadataValue.float(float(result.elapsed_s)),
             "train_recipes": MetadataValue.int(int((table["split"] == "train").sum())),
             "artists": MetadataValue.json(artists),
+            "training_kind": MetadataValue.text(training_kind(cfg.mixer)),
             "split_by": MetadataValue.text(plan.by),
             "split_sizes": markdown_table(plan.table(), max_rows=3),
             "generated_artists": MetadataValue.int(len(generated)),

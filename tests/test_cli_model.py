@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 import yaml
 
-from mixer_core.audio.io import read_audio
+from mixer_core.audio.io import read_audio, write_audio
 from mixer_core.data.generator import generate_dataset
 from mixer_core.language.grammar import parse
 from mixer_core.tools.mixing_tools import MixingTools
@@ -69,23 +69,31 @@ def test_train_ingests_trains_registers_and_evaluates(workspace) -> None:
 def test_mix_with_folder_and_registry_alias(workspace, tmp_path: Path) -> None:
     root, _config, env, _ = workspace
     song = sorted((root / "raw").glob("*/*.wav"))[0]
+    # a float master peaking at +6 dBFS: whatever the briefly trained model writes, mix
+    # must limit it, so the program is never empty and the output never the input
+    source, rate = read_audio(song)
+    hot = tmp_path / "hot.wav"
+    write_audio(hot, source * (2.0 / np.abs(source).max()), rate)
     model_dir = json.loads((root / "models" / "latest.json").read_text())["model_dir"]
     for model in (model_dir, "models:/mixer@challenger"):
-        out = tmp_path / f"{len(model)}.wav"
-        result = mixer(
-            "mix", str(song), "--prompt", "make it louder", "--model", model, "-o", str(out),
-            env=env,
-        )  # fmt: skip
-        assert result.returncode == 0, result.stderr[-3000:]
-        program = parse(result.stdout.strip().splitlines()[-1])
-        audio, _ = read_audio(out)
-        source, rate = read_audio(song)
-        # the file written is the printed program run on the input, nothing else
-        expected = MixingTools().apply(source, rate, program)
-        assert audio.shape == source.shape
-        np.testing.assert_allclose(audio, expected, atol=1.5 / 2**15)
-        # the model heard generated songs only, and says so once
-        assert result.stderr.count("trained on generated sample audio only") == 1
+        for given in (song, hot):
+            out = tmp_path / f"{len(model)}-{given.stem}.wav"
+            result = mixer(
+                "mix", str(given), "--prompt", "make it louder", "--model", model, "-o", str(out),
+                env=env,
+            )  # fmt: skip
+            assert result.returncode == 0, result.stderr[-3000:]
+            program = parse(result.stdout.strip().splitlines()[-1])
+            audio, _ = read_audio(out)
+            source, rate = read_audio(given)
+            # the file written is the printed program run on the input, nothing else
+            expected = MixingTools().apply(source, rate, program)
+            assert audio.shape == source.shape
+            np.testing.assert_allclose(audio, expected, atol=1.5 / 2**15)
+            # the model heard generated songs only, and says so once
+            assert result.stderr.count("trained on generated sample audio only") == 1
+        assert program and program[-1].name == "limit" and "true peak" in result.stderr
+        assert np.abs(audio).max() < 1.0 and not np.allclose(audio, source, atol=1e-3)
 
 
 def test_mix_names_a_missing_model(workspace, tmp_path: Path) -> None:

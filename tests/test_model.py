@@ -31,6 +31,7 @@ from mixer_core.model import (
 )
 from mixer_core.model.execution import executing_value_writer
 from mixer_core.model.features import ClapLogMel, LevelFeatures
+from mixer_core.model.parts import training_kind
 from mixer_core.model.slots import SLOT_INDEX, SLOTS
 from mixer_core.model.targets import IGNORE_INDEX
 from tests.strategies import programs
@@ -414,6 +415,14 @@ def test_the_value_head_learns_to_copy_numbers_it_never_saw():
         for w, t in zip(written, targets, strict=True)
     ]
     assert sum(errors) / len(errors) < 0.3, list(zip(written, targets, strict=True))
+
+
+def test_training_kind_says_when_lora_is_a_fine_tune(tmp_path):
+    assert training_kind(tiny_config()).startswith("full training of the random-init")
+    frozen_base = tiny_config(trainable={"decoder_base": False})
+    assert training_kind(frozen_base).endswith("small decoder, base frozen")
+    pretrained = tiny_config(decoder={"path": str(tmp_path)})
+    assert training_kind(pretrained) == "LoRA adapters on the frozen pretrained decoder"
 
 
 def test_trainable_summary_follows_config(model):

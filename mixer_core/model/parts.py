@@ -65,3 +65,13 @@ def format_trainable_summary(rows: Sequence[dict]) -> str:
     trainable = sum(r["params"] for r in rows if r["trainable"])
     lines.append(f"{'total':<16} {trainable:>10,} {total:>12,}  (trainable / all)")
     return "\n".join(lines)
+
+
+def training_kind(config: MixerConfig) -> str:
+    """What a training with ``config`` does to the decoder, in words a user can check:
+    LoRA is a fine-tune only on a pretrained, frozen base (docs/model.md)."""
+    if config.decoder.path is not None:
+        return "LoRA adapters on the frozen pretrained decoder"
+    if config.trainable.decoder_base:
+        return "full training of the random-init small decoder, LoRA adapters included"
+    return "LoRA adapters on the random-init small decoder, base frozen"

@@ -36,6 +36,7 @@ from mixer_core.data.augmentation import Recipe
 from mixer_core.data.rendering import render_batch
 from mixer_core.model import MixerModel, format_trainable_summary, save_mixer
 from mixer_core.model.mixer_model import MixerOutput
+from mixer_core.model.parts import training_kind
 from mixer_core.training.checkpoint import (
     TrainingState,
     check_checkpoint_config,
@@ -243,7 +244,11 @@ def train(
         )
     model.to(device)
     model.train()
-    log.info("trainable parts:\n%s", format_trainable_summary(model.trainable_summary()))
+    log.info(
+        "%s; trainable parts:\n%s",
+        training_kind(cfg.mixer),
+        format_trainable_summary(model.trainable_summary()),
+    )
     optimizer = _optimizer(model, tc)
     params = [p for group in optimizer.param_groups for p in group["params"]]
     scaler = torch.amp.GradScaler("cuda") if amp_dtype is torch.float16 else None
