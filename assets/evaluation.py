@@ -65,8 +65,10 @@ class EvaluationConfig(Config):
     )
     listening_examples: int = Field(
         4,
+        ge=0,
         description=(
-            "test recipes, spread over modes and songs, whose audio and spectrograms are logged"
+            "test recipes, spread over modes and songs, whose audio and spectrograms are "
+            "logged (0: none)"
         ),
     )
 

@@ -39,6 +39,8 @@ def _spectrogram_png(panels: dict[str, np.ndarray], sample_rate: int, path: Path
 
 def listening_sample(examples: Sequence[EvalExample], count: int) -> list[EvalExample]:
     """``count`` examples taken in turn from each mode, evenly spaced within it."""
+    if count <= 0:
+        return []
     by_mode: dict[str, list[EvalExample]] = {}
     for ex in examples:
         by_mode.setdefault(ex.recipe.mode, []).append(ex)

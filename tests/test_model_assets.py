@@ -17,6 +17,7 @@ from dagster import AssetMaterialization, DagsterInstance, build_asset_check_con
 
 from assets.augmentation_manifest import augmentation_manifest
 from assets.evaluation import mixer_evaluation, model_beats_noop
+from assets.listening import listening_sample
 from assets.training import LATEST_POINTER, mixer_lora
 from mixer_core.audio.io import read_audio
 from mixer_core.config import ConfigError, load_config
@@ -27,6 +28,7 @@ from pipelines.partitions import ARTIST_PARTITIONS_NAME
 from pipelines.resources import LOGGED_MODEL_TAG, MixerConfigResource, MlflowResource, PathsResource
 from pipelines.retraining import DEFAULT_SCHEDULE_STATUS, build_retrain_schedule
 from pipelines.tracking import CHALLENGER, CHAMPION
+from tests.test_evaluation import MIXED, _examples
 from tests.training_fixtures import make_processed_tree, tiny_training_config
 
 BASELINES = {"model", "noop", "oracle", "heuristic"}
@@ -102,6 +104,7 @@ def test_train_register_evaluate_promote_and_load_by_alias(setup, monkeypatch) -
     first = _materialize(setup, instance)
     training = _metadata(first, "mixer_lora")
     assert training["model_version"] == 1 and training["steps"] == 4
+    assert training["training_kind"].startswith("full training of the random-init")
     assert training["artists"] == ["artist_a"]  # artist_b's manifest is on disk, not materialized
     assert "data:image/png;base64," in training["loss_curve"]
     assert str(tracking.version_by_alias(CHALLENGER).version) == "1"
@@ -275,3 +278,12 @@ def test_check_fails_a_model_that_does_not_beat_noop(recovery: float, passed: bo
     result = model_beats_noop(context)
     assert result.passed is passed
     assert result.metadata["recovery_pooled"].value == recovery
+
+
+def test_listening_sample_takes_each_mode_in_turn_and_may_take_none() -> None:
+    examples = _examples(MIXED, range(20, 23))
+    modes = {ex.recipe.mode for ex in examples}
+    assert modes == {"fix", "instruct"}
+    picked = listening_sample(examples, 4)
+    assert len(picked) == 4 and {ex.recipe.mode for ex in picked} == modes
+    assert listening_sample(examples, 0) == []

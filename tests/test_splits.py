@@ -20,6 +20,7 @@ from mixer_core.data.splits import (
     assign_split_by_artist,
     resolve_splits,
     split_by_song,
+    unit_hash,
 )
 
 DEFAULT = SplitConfig()
@@ -144,6 +145,26 @@ def test_the_test_minimum_is_met_deterministically_or_said() -> None:
             _corpus(10, 2), SplitConfig(by="artist", min_test_songs=1, min_test_artists=1)
         )[1].sizes["val"]
     )
+    # which units fill the test split: the training artists of highest hash, in that order
+    artists = sorted(_corpus(10, 2)["artist"].unique())
+    hashed = {artist: assign_split_by_artist(artist, cfg) for artist in artists}
+    by_hash = sorted((a for a in artists if hashed[a] == "train"), key=unit_hash, reverse=True)
+    needed = cfg.min_test_artists - list(hashed.values()).count("test")  # 2 songs an artist
+    assert needed >= 1 and "val" not in hashed.values()  # this corpus exercises both fills
+    per_artist = table.groupby("artist")["split"].first()
+    expected_test = sorted([a for a in artists if hashed[a] == "test"] + by_hash[:needed])
+    assert sorted(per_artist[per_artist == "test"].index) == expected_test
+    # the empty validation split then takes the next training artist
+    assert plan.filled == (*by_hash[:needed], by_hash[needed])
+    assert per_artist[by_hash[needed]] == "val"
+    unmoved = [a for a in artists if a not in plan.filled]
+    assert per_artist[unmoved].to_dict() == {a: hashed[a] for a in unmoved}
+    # the order of the rows does not matter
+    for seed in (0, 1, 2):
+        shuffled = _corpus(10, 2).sample(frac=1.0, random_state=seed)
+        again, again_plan = resolve_splits(shuffled, cfg)
+        assert again["split"].sort_index().tolist() == table["split"].tolist()
+        assert again_plan == plan
     few, short = resolve_splits(_corpus(1, 3), SplitConfig(by="song", min_test_artists=2))
     assert not short.enough and "not enough evidence" in short.reason
     assert (few["split"] == "train").any()
