@@ -11,6 +11,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import pytest
+import torch
 
 from mixer_core.audio.io import write_audio
 from mixer_core.audio.loudness import normalize_lufs
@@ -26,6 +27,7 @@ from mixer_core.evaluation.baselines import (
     evenly_spaced,
 )
 from mixer_core.evaluation.folder import evaluate_folder
+from mixer_core.evaluation.metrics import MRSTFT
 from mixer_core.evaluation.report import PARAM_PREFIX, SUMMARY_COLUMNS, EvaluationReport
 from mixer_core.evaluation.runner import (
     EvalExample,
@@ -34,7 +36,8 @@ from mixer_core.evaluation.runner import (
     fit_heuristic,
     fit_heuristic_on_split,
 )
-from mixer_core.language.grammar import ToolCall
+from mixer_core.language.grammar import ToolCall, parse
+from mixer_core.tools.mixing_tools import MixingTools
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
@@ -387,3 +390,38 @@ def test_what_a_user_asks_is_reported_per_prompt_kind(mixed_examples: list[EvalE
     data = report.to_dict()
     assert data["by_prompt_kind"] and "worse_than_noop" in data["summary"][0]
     assert "## By prompt kind" in report.to_markdown()
+
+
+def test_every_figure_is_auralosss_distance_on_the_executed_program(
+    mixed_examples: list[EvalExample],
+) -> None:
+    """The evaluation keeps each reference's spectra and batches the outputs against it
+    (and the heuristic's fit does so over its grid); every distance it reports must be
+    what auraloss computes for that output, example by example, as before the speed-up."""
+    heuristic = fit_heuristic(mixed_examples, SR, max_fit_examples=6)
+    fit_pairs = evenly_spaced(
+        [(ex.input, ex.reference) for ex in mixed_examples if ex.recipe.mode == "fix"], 6
+    )
+    for shrinkage, mean_distance in heuristic.fit_curve.items():
+        by_auraloss = [
+            _auraloss(heuristic._run(x, shrinkage * heuristic._band_correction(x))[1], y)
+            for x, y in fit_pairs
+        ]
+        assert mean_distance == pytest.approx(float(np.mean(by_auraloss)), rel=1e-6)
+    predictors = {"heuristic": heuristic, "noop": NoOpBaseline(), "oracle": OracleBaseline()}
+    report = evaluate(mixed_examples, predictors, SR, progress=False, batch_size=3)
+    tools = MixingTools()
+    by_id = {ex.recipe.recipe_id: ex for ex in mixed_examples}
+    rows = report.examples.to_dict("records")
+    assert len(rows) == 3 * len(mixed_examples)
+    for row in rows:
+        example = by_id[row["recipe_id"]]
+        output = tools.apply(example.input, SR, parse(row["prediction"]))
+        assert row["d_model"] == pytest.approx(_auraloss(output, example.reference), rel=1e-6)
+        assert row["d_noop"] == pytest.approx(_auraloss(example.input, example.reference), rel=1e-6)
+
+
+def _auraloss(estimate: np.ndarray, reference: np.ndarray) -> float:
+    x, y = (torch.from_numpy(np.asarray(a, np.float32))[None] for a in (estimate, reference))
+    with torch.no_grad():
+        return float(MRSTFT(x, y))

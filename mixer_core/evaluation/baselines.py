@@ -19,7 +19,7 @@ import numpy as np
 
 from mixer_core.audio.loudness import LUFS_FLOOR, integrated_lufs
 from mixer_core.data.augmentation import Recipe
-from mixer_core.evaluation.metrics import mrstft_distance
+from mixer_core.evaluation.metrics import SpectralReference
 from mixer_core.language.grammar import ToolCall
 from mixer_core.language.registry import REGISTRY
 from mixer_core.tools.levels import BAND_EDGES_HZ, BAND_NAMES, band_levels_db
@@ -172,15 +172,16 @@ class HeuristicBaseline:
         """Grid-search the shrinkage on ``(input, reference)`` pairs; sets and returns it."""
         if not examples:
             raise ValueError("HeuristicBaseline.fit_shrinkage: no (input, reference) pairs")
-        examples = [(np.asarray(x, np.float32), np.asarray(y, np.float32)) for x, y in examples]
-        corrections = [self._band_correction(audio) for audio, _ in examples]
-        curve: dict[float, float] = {}
-        for shrinkage in SHRINKAGE_GRID:
-            distances = [
-                mrstft_distance(self._run(audio, shrinkage * correction)[1], reference)
-                for (audio, reference), correction in zip(examples, corrections, strict=True)
-            ]
-            curve[shrinkage] = float(np.mean(distances))
+        # distances[example, grid point]: each reference is transformed once for the grid
+        distances = []
+        for audio, reference in examples:
+            audio = np.asarray(audio, np.float32)
+            correction = self._band_correction(audio)
+            outputs = [self._run(audio, s * correction)[1] for s in SHRINKAGE_GRID]
+            reference = SpectralReference(np.asarray(reference, np.float32))
+            distances.append(reference.distances(outputs))
+        by_grid = np.ascontiguousarray(np.asarray(distances, dtype=np.float64).T)
+        curve = {s: float(np.mean(row)) for s, row in zip(SHRINKAGE_GRID, by_grid, strict=True)}
         self.fit_curve = curve
         self.shrinkage = min(curve, key=lambda s: (curve[s], s))
         return self.shrinkage

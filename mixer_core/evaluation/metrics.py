@@ -1,10 +1,14 @@
 """Evaluation metrics: spectral distance, recovery, and how close a program is to its target.
 
 The primary distance is auraloss's ``MultiResolutionSTFTLoss`` with its own defaults
-(docs/evaluation.md), called rather than re-implemented so figures compare with other
-work that reports it. auraloss reduces spectral convergence over everything it is
-given (one Frobenius norm across the batch), so a batch would blur examples together:
-every distance here is computed one example at a time.
+(docs/evaluation.md), so figures compare with other work that reports it. An evaluation
+compares every reference with many outputs (no-op, each predictor; each shrinkage the
+heuristic tries), and auraloss transforms both sides every time (and computes a phase it
+does not use), so :class:`SpectralReference` keeps a reference's magnitude spectra and
+transforms only the estimates, several per call. It computes auraloss's formula with the
+same tensor operations in the same order, example by example (auraloss reduces spectral
+convergence over a whole batch, which would blur examples together); the tests hold it
+to auraloss itself.
 
 Recovery says how much of the damage a program undid: ``1 - d(output)/d(no-op)``.
 It is reported pooled and as a median, never as a per-example mean, because small
@@ -20,8 +24,8 @@ from collections.abc import Sequence
 import auraloss
 import numpy as np
 import torch
+from torch.nn import functional as F
 
-from mixer_core.audio.loudness import integrated_lufs
 from mixer_core.language import grammar
 from mixer_core.language.grammar import InstructionError, ToolCall
 from mixer_core.language.registry import REGISTRY
@@ -35,8 +39,10 @@ MRSTFT_HOP_SIZES = (120, 240, 50)
 MRSTFT_WIN_LENGTHS = (600, 1200, 240)
 
 
-# The one distance behind every figure: auraloss's defaults, on the CPU.
+# The definition every figure follows: auraloss's defaults, on the CPU.
 MRSTFT = auraloss.freq.MultiResolutionSTFTLoss()
+_EPS = 1e-8  # auraloss's magnitude floor
+_WINDOWS = {win: torch.hann_window(win) for win in MRSTFT_WIN_LENGTHS}
 
 
 def _as_tensor(audio: AudioLike, what: str) -> torch.Tensor:
@@ -48,30 +54,67 @@ def _as_tensor(audio: AudioLike, what: str) -> torch.Tensor:
     return tensor.detach().to("cpu", torch.float32)
 
 
-def mrstft_distance(estimate: AudioLike, reference: AudioLike) -> float:
-    """MR-STFT distance of ``estimate`` from ``reference``, both ``(channels, samples)``.
+def _magnitudes(audio: torch.Tensor) -> list[torch.Tensor]:
+    """``(..., T)`` -> per resolution ``(..., F, frames)``: auraloss's STFT magnitude."""
+    flat = audio.reshape(-1, audio.shape[-1])
+    spectra = []
+    for fft, hop, win in zip(MRSTFT_FFT_SIZES, MRSTFT_HOP_SIZES, MRSTFT_WIN_LENGTHS, strict=True):
+        stft = torch.stft(flat, fft, hop, win, _WINDOWS[win], return_complex=True)
+        magnitude = torch.sqrt(torch.clamp((stft.real**2) + (stft.imag**2), min=_EPS))
+        spectra.append(magnitude.reshape(*audio.shape[:-1], *magnitude.shape[-2:]))
+    return spectra
 
-    Not symmetric: spectral convergence is normalised by the reference's magnitude.
+
+class SpectralReference:
+    """A reference's MR-STFT magnitudes, kept to measure many estimates against it.
+
+    ``distance(x)`` equals auraloss's ``MultiResolutionSTFTLoss()(x[None], ref[None])``:
+    per resolution, spectral convergence plus the mean absolute log-magnitude
+    difference, averaged over the resolutions. Not symmetric: spectral convergence is
+    normalised by the reference's magnitude.
     """
-    x = _as_tensor(estimate, "estimate")
-    y = _as_tensor(reference, "reference")
-    if x.shape != y.shape:
-        raise ValueError(
-            f"mrstft_distance: estimate {tuple(x.shape)} and reference {tuple(y.shape)} differ"
-        )
-    with torch.no_grad():
-        return float(MRSTFT(x[None], y[None]))
+
+    def __init__(self, reference: AudioLike) -> None:
+        self.audio = _as_tensor(reference, "reference")
+        with torch.no_grad():
+            self._spectra = _magnitudes(self.audio)
+            self._logs = [torch.log(y) for y in self._spectra]
+            self._norms = [torch.norm(y, p="fro") for y in self._spectra]
+
+    def distance(self, estimate: AudioLike) -> float:
+        return self.distances([estimate])[0]
+
+    def distances(self, estimates: Sequence[AudioLike]) -> list[float]:
+        """One distance per estimate, their spectra computed in one batch."""
+        if not len(estimates):
+            return []
+        tensors = [_as_tensor(x, "estimate") for x in estimates]
+        for tensor in tensors:
+            if tensor.shape != self.audio.shape:
+                raise ValueError(
+                    f"mrstft_distance: estimate {tuple(tensor.shape)} and reference "
+                    f"{tuple(self.audio.shape)} differ"
+                )
+        batch = torch.stack(tensors)
+        with torch.no_grad():
+            spectra = _magnitudes(batch)
+            result = []
+            for index in range(batch.shape[0]):
+                total = 0.0
+                for x_all, y, log_y, norm_y in zip(
+                    spectra, self._spectra, self._logs, self._norms, strict=True
+                ):
+                    x = x_all[index]
+                    convergence = torch.norm(y - x, p="fro") / norm_y
+                    total += convergence + F.l1_loss(torch.log(x), log_y)
+                result.append(float(total / len(spectra)))
+        return result
 
 
-def mrstft_distances(
-    estimates: Sequence[AudioLike] | torch.Tensor, references: Sequence[AudioLike] | torch.Tensor
-) -> list[float]:
-    """One :func:`mrstft_distance` per pair; a ``(B, C, T)`` tensor counts as B pairs."""
-    if len(estimates) != len(references):
-        raise ValueError(
-            f"mrstft_distances: {len(estimates)} estimates but {len(references)} references"
-        )
-    return [mrstft_distance(x, y) for x, y in zip(estimates, references, strict=True)]
+def mrstft_distance(estimate: AudioLike, reference: AudioLike) -> float:
+    """MR-STFT distance of ``estimate`` from ``reference``, both ``(channels, samples)``
+    (auraloss's defaults; see :class:`SpectralReference`)."""
+    return SpectralReference(reference).distance(estimate)
 
 
 def recovery_pooled(d_model: Sequence[float], d_noop: Sequence[float]) -> float:
@@ -217,11 +260,6 @@ def parameter_unit(key: str) -> str:
     if param is None:
         raise KeyError(f"{key}: no such parameter in the registry")
     return param.unit
-
-
-def lufs_error(output: np.ndarray, reference: np.ndarray, sample_rate: int) -> float:
-    """Absolute integrated-loudness difference in LU (BS.1770, via pyloudnorm)."""
-    return abs(integrated_lufs(output, sample_rate) - integrated_lufs(reference, sample_rate))
 
 
 def read_prediction(prediction: str | Sequence[ToolCall]) -> tuple[list[ToolCall] | None, str]:

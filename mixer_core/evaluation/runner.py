@@ -36,8 +36,7 @@ from mixer_core.evaluation.baselines import (
     evenly_spaced,
 )
 from mixer_core.evaluation.metrics import (
-    lufs_error,
-    mrstft_distance,
+    SpectralReference,
     parameter_errors,
     read_prediction,
     stated_values,
@@ -113,22 +112,40 @@ def _predict(
     return outputs
 
 
+@dataclass(frozen=True)
+class _Executed:
+    """A predictor's output on one example: its calls (None when invalid), their text,
+    and the audio they give."""
+
+    calls: list[ToolCall] | None
+    text: str
+    audio: np.ndarray
+
+
+def _execute(
+    example: EvalExample, output: str | Sequence[ToolCall], sample_rate: int, tools: MixingTools
+) -> _Executed:
+    calls, text = read_prediction(output)
+    audio = np.asarray(example.input, dtype=np.float32)
+    if calls:
+        audio = tools.apply(audio, sample_rate, calls)
+    return _Executed(calls, text, audio)
+
+
 def _example_row(
     example: EvalExample,
     name: str,
-    output: str | Sequence[ToolCall],
+    executed: _Executed,
+    d_model: float,
     d_noop: float,
+    reference_lufs: float,
     sample_rate: int,
-    tools: MixingTools,
 ) -> dict[str, Any]:
-    calls, text = read_prediction(output)
-    executed = calls or []
-    audio = np.asarray(example.input, dtype=np.float32)
-    result = tools.apply(audio, sample_rate, executed) if executed else audio
+    calls = executed.calls or []
     recipe = example.recipe
     target = recipe.target_calls()
-    errors = parameter_errors(executed, target)
-    stated, exact = stated_values(recipe.prompt, executed, target)
+    errors = parameter_errors(calls, target)
+    stated, exact = stated_values(recipe.prompt, calls, target)
     return {
         "recipe_id": example.recipe.recipe_id,
         "artist": example.artist,
@@ -139,15 +156,15 @@ def _example_row(
         "families": ",".join(recipe.families),
         "prompt": example.recipe.prompt,
         "target": example.recipe.target,
-        "prediction": text,
-        "valid": calls is not None,
-        "d_model": mrstft_distance(result, example.reference),
+        "prediction": executed.text,
+        "valid": executed.calls is not None,
+        "d_model": d_model,
         "d_noop": d_noop,
-        "f1": tool_set_f1(executed, target),
-        "tools_in_order": tools_in_order(executed, target),
+        "f1": tool_set_f1(calls, target),
+        "tools_in_order": tools_in_order(calls, target),
         "stated_values": stated,
         "stated_exact": exact,
-        "lufs_error": lufs_error(result, example.reference, sample_rate),
+        "lufs_error": abs(integrated_lufs(executed.audio, sample_rate) - reference_lufs),
         **{f"{PARAM_PREFIX}{key}": value for key, value in errors.items()},
     }
 
@@ -185,12 +202,27 @@ def evaluate(
     rows: list[dict[str, Any]] = []
     try:
         for batch in _batches(examples, batch_size):
-            d_noop = [mrstft_distance(ex.input, ex.reference) for ex in batch]
-            for name, predictor in predictors.items():
-                outputs = _predict(predictor, name, batch, sample_rate)
+            outputs = {
+                name: _predict(predictor, name, batch, sample_rate)
+                for name, predictor in predictors.items()
+            }
+            # per example: its reference transformed once, every output measured against it
+            scored = []
+            for index, example in enumerate(batch):
+                executed = {
+                    name: _execute(example, outputs[name][index], sample_rate, tools)
+                    for name in predictors
+                }
+                d_noop, *d_models = SpectralReference(example.reference).distances(
+                    [example.input, *(e.audio for e in executed.values())]
+                )
+                distances = dict(zip(predictors, d_models, strict=True))
+                reference_lufs = integrated_lufs(example.reference, sample_rate)
+                scored.append((executed, distances, d_noop, reference_lufs))
+            for name in predictors:
                 rows.extend(
-                    _example_row(ex, name, out, d, sample_rate, tools)
-                    for ex, out, d in zip(batch, outputs, d_noop, strict=True)
+                    _example_row(ex, name, ex_exec[name], d[name], d_noop, lufs, sample_rate)
+                    for ex, (ex_exec, d, d_noop, lufs) in zip(batch, scored, strict=True)
                 )
             if bar is not None:
                 bar.update(len(batch))
