@@ -213,11 +213,21 @@ def mixer_evaluation(
         load_training_table(paths.processed_path, trained.artists), cfg.data.split
     )
     context.log.info(plan.reason)
+    progress = context.log.info  # lines in the run's log, at most one per LOG_EVERY_S
     test = build_examples(
-        table, paths.processed_path, cfg.data, split="test", limit=config.max_test_examples
+        table,
+        paths.processed_path,
+        cfg.data,
+        split="test",
+        limit=config.max_test_examples,
+        progress=progress,
     )
     heuristic = fit_heuristic_on_split(
-        table, paths.processed_path, cfg.data, max_fit_examples=config.heuristic_fit_examples
+        table,
+        paths.processed_path,
+        cfg.data,
+        max_fit_examples=config.heuristic_fit_examples,
+        progress=progress,
     )
     predictors = {
         MODEL: MixerPredictor.from_folder(trained.model_dir),
@@ -232,7 +242,7 @@ def mixer_evaluation(
             f"models:/{mlflow.registered_model}/{champion.version}"
         )
     context.log.info("evaluating %d test recipes with %s", len(test), ", ".join(predictors))
-    report = evaluate(test, predictors, rate)
+    report = evaluate(test, predictors, rate, progress=progress)
 
     model_scores = report.scores(MODEL)
     if is_champion:

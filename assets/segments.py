@@ -14,6 +14,7 @@ from dagster import AssetExecutionContext, Failure, MaterializeResult, MetadataV
 from assets.metadata import histogram_markdown, markdown_table
 from assets.raw_audio import raw_audio, readable_songs
 from mixer_core.data.segmenting import write_artist_segments
+from mixer_core.progress import throttled
 from pipelines.partitions import artist_partitions
 from pipelines.resources import MixerConfigResource, PathsResource
 
@@ -45,8 +46,11 @@ def segments(
     songs = readable_songs(read_inventory(paths, artist))
     pairs = [(row.song, Path(row.path)) for row in songs.itertuples(index=False)]
 
+    now_and_then = throttled(context.log.info)
+
     def progress(done: int, total: int) -> None:
-        context.log.info(f"segmented {done}/{total} songs of {artist}")
+        line = f"segmented {done}/{total} songs of {artist}"
+        (context.log.info if done == total else now_and_then)(line)
 
     index = write_artist_segments(pairs, artist, paths.processed_path, data_cfg, progress)
     if index.empty:

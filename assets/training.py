@@ -25,6 +25,7 @@ from mixer_core.data.generator import is_generated_artist
 from mixer_core.data.splits import resolve_splits
 from mixer_core.model.parts import training_kind
 from mixer_core.model.persistence import write_training_data
+from mixer_core.progress import throttled
 from mixer_core.training import TrainingCallbacks, load_training_table, train, write_dataset_file
 from mixer_core.training.data import DatasetError
 from mixer_core.training.loop import HISTORY_FILENAME, LOSS_CURVE_FILENAME
@@ -99,6 +100,7 @@ def mixer_lora(
     callbacks = TrainingCallbacks(
         on_log=lambda step, metrics: mlflow.log_metrics(run_id, metrics, step),
         on_eval=lambda step, metrics: mlflow.log_metrics(run_id, metrics, step),
+        on_progress=throttled(context.log.info),
     )
     try:
         result = train(cfg, table, processed_dir, output_dir, resume=True, callbacks=callbacks)

@@ -125,6 +125,15 @@ def test_evaluate_on_a_folder_prints_json_with_all_baselines(workspace, source: 
         "heuristic",
     }
     assert report["summary"][0]["examples"] == 6
+    # the JSON is stdout's; the one bar over the recipes stays on stderr
+    assert "evaluate" in result.stderr and "6/6" in result.stderr
+    quiet = mixer(
+        "evaluate", "--model", model_dir, "--data_dir", str(root / "raw"),
+        "--config", str(config), "--limit", "2", "--json", "--quiet",
+        env=env,
+    )  # fmt: skip
+    assert quiet.returncode == 0 and json.loads(quiet.stdout)["summary"]
+    assert "recipe/s" not in quiet.stderr and "2/2" not in quiet.stderr
 
 
 def test_evaluate_names_bad_input_with_exit_code_2(workspace, tmp_path: Path) -> None:

@@ -103,6 +103,10 @@ def test_train_register_evaluate_promote_and_load_by_alias(setup, monkeypatch) -
 
     first = _materialize(setup, instance)
     training = _metadata(first, "mixer_lora")
+    # progress reaches the run's log as lines (training steps, rendering, evaluating)
+    messages = [entry.user_message for entry in instance.all_logs(first.run_id)]
+    assert any(m.startswith("step ") and "% of 4 steps" in m for m in messages)
+    assert any(m.startswith("evaluate") and "recipe" in m for m in messages)
     assert training["model_version"] == 1 and training["steps"] == 4
     assert training["training_kind"].startswith("full training of the random-init")
     assert training["artists"] == ["artist_a"]  # artist_b's manifest is on disk, not materialized

@@ -7,13 +7,11 @@ fitted leave-one-artist-out so it never sees the audio it fixes.
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from tqdm.auto import tqdm
 
 from mixer_core.audio.io import AUDIO_SUFFIXES, PYDUB_SUFFIXES, AudioFileError, read_audio
 from mixer_core.config import Config, DataConfig
@@ -29,6 +27,7 @@ from mixer_core.evaluation.runner import (
     evaluate,
     fit_heuristic,
 )
+from mixer_core.progress import Progress, progress_bar
 
 # Per artist, the segments kept for fitting the heuristic in evaluate_folder: enough
 # for stable band statistics while a large folder never sits in memory at once.
@@ -136,7 +135,7 @@ def evaluate_folder(
     cfg: Config,
     seed: int = 0,
     limit: int | None = None,
-    progress: bool = True,
+    progress: Progress = True,
 ) -> EvaluationReport:
     """Evaluate on any ``<artist>/<song>`` folder, segmented and augmented in memory.
 
@@ -162,12 +161,11 @@ def evaluate_folder(
     fit_heuristics = "heuristic" not in predictors
     leave_one_out = len(names) >= 2
     total_songs = sum(len(songs) for songs in artists.values())
-    bar = tqdm(
+    bar = progress_bar(
+        progress,
         total=limit if limit is not None else total_songs,
         unit="recipe" if limit is not None else "song",
         desc="evaluate",
-        disable=not progress,
-        file=sys.stderr,
     )
     fit_data: dict[str, list[EvalExample]] = {}
     with bar:

@@ -22,7 +22,6 @@ from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 import pandas as pd
-from tqdm.auto import tqdm
 
 from mixer_core.audio.io import read_audio
 from mixer_core.audio.loudness import integrated_lufs, normalize_lufs
@@ -45,6 +44,7 @@ from mixer_core.evaluation.metrics import (
 )
 from mixer_core.evaluation.report import PARAM_PREFIX, EvaluationReport
 from mixer_core.language.grammar import ToolCall
+from mixer_core.progress import Progress, progress_bar
 from mixer_core.tools.levels import band_levels_db
 from mixer_core.tools.mixing_tools import MixingTools
 
@@ -184,23 +184,22 @@ def evaluate(
     examples: Iterable[EvalExample],
     predictors: Mapping[str, Predictor | TargetPredictor],
     sample_rate: int,
-    progress: bool = True,
+    progress: Progress = True,
     batch_size: int = 8,
     tools: MixingTools | None = None,
     notes: Sequence[str] = (),
 ) -> EvaluationReport:
-    """Run every predictor on every example; ``examples`` may be a lazy iterable."""
+    """Run every predictor on every example; ``examples`` may be a lazy iterable.
+    ``progress``: a bar, nothing, or lines for a log (``mixer_core.progress``)."""
     if not predictors:
         raise ValueError("evaluate: no predictors given")
     if batch_size <= 0:
         raise ValueError(f"evaluate: batch_size must be positive, got {batch_size}")
     tools = tools or MixingTools()
     total = len(examples) if isinstance(examples, Sequence) else None
-    bar = None
-    if progress:
-        bar = tqdm(total=total, desc="evaluate", unit="example")
+    bar = progress_bar(progress, total=total, desc="evaluate", unit="recipe")
     rows: list[dict[str, Any]] = []
-    try:
+    with bar:
         for batch in _batches(examples, batch_size):
             outputs = {
                 name: _predict(predictor, name, batch, sample_rate)
@@ -224,11 +223,7 @@ def evaluate(
                     _example_row(ex, name, ex_exec[name], d[name], d_noop, lufs, sample_rate)
                     for ex, (ex_exec, d, d_noop, lufs) in zip(batch, scored, strict=True)
                 )
-            if bar is not None:
-                bar.update(len(batch))
-    finally:
-        if bar is not None:
-            bar.close()
+            bar.update(len(batch))
     return EvaluationReport.from_rows(rows, notes)
 
 
@@ -238,6 +233,7 @@ def build_examples(
     data_cfg: DataConfig,
     split: str = "test",
     limit: int | None = None,
+    progress: Progress = False,
 ) -> list[EvalExample]:
     """Render the recipes of one split of a manifest joined with the segment index.
 
@@ -252,7 +248,8 @@ def build_examples(
     processed_dir = Path(processed_dir)
     segments: dict[str, np.ndarray] = {}
     examples = []
-    for row in rows.to_dict("records"):
+    records = rows.to_dict("records")
+    for row in progress_bar(progress, iterable=records, desc=f"render {split}", unit="recipe"):
         path = str(row["segment_path"])
         if path not in segments:
             segments[path], _ = read_audio(
@@ -283,7 +280,7 @@ def fit_heuristic_on_split(
     data_cfg: DataConfig,
     split: str = "train",
     max_fit_examples: int | None = DEFAULT_MAX_FIT_EXAMPLES,
-    progress: bool = True,
+    progress: Progress = True,
 ) -> HeuristicBaseline:
     """Fit the heuristic on a whole split of the training table, as docs/evaluation.md describes.
 
@@ -299,8 +296,8 @@ def fit_heuristic_on_split(
     rate = data_cfg.sample_rate
     loudness, levels = [], []
     paths = rows.drop_duplicates("segment_id")["segment_path"].astype(str)
-    for path in tqdm(
-        paths, desc=f"heuristic: {split} statistics", unit="segment", disable=not progress
+    for path in progress_bar(
+        progress, iterable=paths, desc=f"heuristic: {split} statistics", unit="segment"
     ):
         segment, _ = read_audio(processed_dir / path, sample_rate=rate, channels=data_cfg.channels)
         clean, _ = normalize_lufs(segment, rate, data_cfg.reference_lufs)
@@ -310,7 +307,7 @@ def fit_heuristic_on_split(
     fix_rows = rows[rows["mode"] == "fix"]
     if not fix_rows.empty:
         chosen = fix_rows.iloc[evenly_spaced(range(len(fix_rows)), max_fit_examples)]
-        pairs = build_examples(chosen, processed_dir, data_cfg, split=split)
+        pairs = build_examples(chosen, processed_dir, data_cfg, split=split, progress=progress)
         heuristic.fit_shrinkage([(ex.input, ex.reference) for ex in pairs])
     return heuristic
 

@@ -74,6 +74,9 @@ class TrainingCallbacks:
     on_log: Callable[[int, dict[str, float]], None] | None = None
     on_eval: Callable[[int, dict[str, float]], None] | None = None
     on_checkpoint: Callable[[int, Path], None] | None = None
+    # a line of progress (steps, the budget that binds, ETA, loss) at every logged step;
+    # a run log throttles it (``mixer_core.progress.throttled``)
+    on_progress: Callable[[str], None] | None = None
 
 
 @dataclass
@@ -430,6 +433,12 @@ def train(
                     )
                     if callbacks.on_log:
                         callbacks.on_log(state.step, metrics)
+                    if callbacks.on_progress:
+                        loss = metrics.get("loss")
+                        callbacks.on_progress(
+                            budget.describe(state.step)
+                            + ("" if loss is None else f", loss {loss:.4g}")
+                        )
                     window_losses, window_parts, window_samples = [], {}, 0
                     window_started = time.perf_counter()
                 if val_batches and state.step % tc.eval_every_steps == 0:
