@@ -57,11 +57,20 @@ def test_an_expander_blowing_up_the_level_is_shrunk_toward_doing_nothing() -> No
     assert all(r < 20.0 for r in ratios)
 
 
-def test_stated_values_are_never_shrunk_but_the_peak_is_limited() -> None:
+def test_stated_values_are_carried_out_exactly_even_past_full_scale() -> None:
     calls = parse("change_volume(db=20.0)")
     checked = check_program(SONG, RATE, calls, _stated(calls), TOOLS, REF)
+    # the user asked for +20 dB: the program is exactly that, and the note says it peaks
+    assert checked.calls == calls
+    assert "true peak" in checked.notes[-1] and "as the stated values ask" in checked.notes[-1]
+    assert true_peak_dbfs(TOOLS.apply(SONG, RATE, checked.calls)) > 0.0
+
+
+def test_an_estimated_rise_past_full_scale_is_limited() -> None:
+    calls = parse("change_volume(db=20.0)")
+    checked = check_program(SONG, RATE, calls, _estimates(calls, scale=8.0), TOOLS, REF)
     assert checked.calls[0] == calls[0]
-    assert checked.calls[-1].name == "limit" and "true peak" in checked.notes[-1]
+    assert checked.calls[-1].name == "limit" and "limited to" in checked.notes[-1]
     assert true_peak_dbfs(TOOLS.apply(SONG, RATE, checked.calls)) <= 0.3
 
 

@@ -16,7 +16,10 @@ input it was written for and revises it, saying why (``CheckedProgram.notes``), 
    correction is measured again on the revised calls before it); stated values are never
    changed, and if nothing is safe the identity is returned;
 4. the output's true peak (4× oversampled) is above 0 dBFS: a final ``limit`` to
-   ``LIMIT_CEILING_DB`` is appended.
+   ``LIMIT_CEILING_DB`` is appended, unless every value of the program was stated in the
+   prompt: then the over is what the user asked for ("make it 12 dB louder"), the program
+   stays exactly that, and the note says so; keeping a file under 0 dBFS is the writer's
+   job (``mixer mix`` limits what it writes and says so).
 """
 
 from __future__ import annotations
@@ -206,7 +209,9 @@ def check_program(
         notes.append("no revision was safe: no change")
         return CheckedProgram([], notes)
     peak = true_peak_dbfs(output)
-    if peak > 0.0:
+    if peak > 0.0 and written and all(value.source == "stated" for value in written):
+        notes.append(f"the output's true peak is {peak:+.1f} dBFS, as the stated values ask")
+    elif peak > 0.0:
         chosen = [*chosen, ToolCall("limit", {"threshold_db": LIMIT_CEILING_DB})]
         notes.append(
             f"the output's true peak is {peak:+.1f} dBFS: limited to {LIMIT_CEILING_DB:g} dBFS"
