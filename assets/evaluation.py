@@ -113,6 +113,7 @@ GROUP_METRICS = (
     "recovery_pooled",
     "recovery_median",
     "worse_than_noop",
+    "worst_vs_noop",
     "valid_call_rate",
     "tool_order_accuracy",
     "exact_value_rate",
@@ -311,6 +312,7 @@ def mixer_evaluation(
             ),
             "valid_call_rate": MetadataValue.float(model_scores["valid_call_rate"]),
             "worse_than_noop": MetadataValue.float(model_scores["worse_than_noop"]),
+            "worst_vs_noop": MetadataValue.float(model_scores["worst_vs_noop"]),
             "exact_value_rate": _rate(
                 model_scores["exact_value_rate"], "n/a: no test prompt states a value"
             ),

@@ -83,7 +83,7 @@ def _timed_evaluation(args: argparse.Namespace, data: Path, code_root: Path) -> 
     if done.returncode != 0:
         raise SystemExit(f"mixer evaluate failed under {code_root}:\n{done.stderr[-3000:]}")
     report = json.loads(done.stdout)
-    recipes = len({row["recipe_id"] for row in report["examples"]})
+    recipes = next(row["examples"] for row in report["summary"] if row["predictor"] == "noop")
     return {
         "seconds": round(seconds, 2),
         "recipes": recipes,

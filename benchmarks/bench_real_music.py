@@ -109,8 +109,10 @@ def _run(args: list[str], env: dict[str, str], log: Path) -> subprocess.Complete
 
 
 def _evaluate(model: Path, data: Path, limit: int, seed: int, env, log, config) -> dict:
+    """``mixer evaluate --json``'s report; every recipe's row goes beside the log, as CSV."""
+    rows = log.parent / f"examples_{data.name}.csv"
     command = [MIXER, "evaluate", "--model", str(model), "--data_dir", str(data), "--json"]
-    command += ["--limit", str(limit), "--seed", str(seed)]
+    command += ["--limit", str(limit), "--seed", str(seed), "--examples", str(rows)]
     command += ["--config", config] if config else []
     started = time.monotonic()
     report = json.loads(_run(command, env, log).stdout)

@@ -13,6 +13,7 @@ import sys
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 import yaml
 
@@ -127,13 +128,22 @@ def test_evaluate_on_a_folder_prints_json_with_all_baselines(workspace, source: 
     assert report["summary"][0]["examples"] == 6
     # the JSON is stdout's; the one bar over the recipes stays on stderr
     assert "evaluate" in result.stderr and "6/6" in result.stderr
+    rows = root / "examples.csv"
     quiet = mixer(
         "evaluate", "--model", model_dir, "--data_dir", str(root / "raw"),
-        "--config", str(config), "--limit", "2", "--json", "--quiet",
+        "--config", str(config), "--limit", "2", "--json", "--quiet", "--examples", str(rows),
         env=env,
     )  # fmt: skip
     assert quiet.returncode == 0 and json.loads(quiet.stdout)["summary"]
     assert "recipe/s" not in quiet.stderr and "2/2" not in quiet.stderr
+    table = pd.read_csv(rows)
+    assert len(table) == 2 * 4 and set(table["predictor"]) == {
+        "model",
+        "noop",
+        "oracle",
+        "heuristic",
+    }
+    assert {"prompt", "target", "prediction", "d_model", "d_noop"} <= set(table.columns)
 
 
 def test_evaluate_names_bad_input_with_exit_code_2(workspace, tmp_path: Path) -> None:

@@ -36,6 +36,7 @@ SUMMARY_COLUMNS = (
     "recovery_ci_low",
     "recovery_ci_high",
     "worse_than_noop",
+    "worst_vs_noop",
     "mrstft",
     "mrstft_noop",
     "valid_call_rate",
@@ -179,7 +180,8 @@ class EvaluationReport:
             "and median per example; recovery_ci_low/high bound the pooled figure (95% "
             "bootstrap over the songs: each song's recipes are resampled together; songs "
             "and artists say how many stand behind it); worse_than_noop is the share of "
-            "examples the program made worse than the input; tool_order_accuracy the share "
+            "examples the program made worse than the input, worst_vs_noop the largest "
+            "d(predictor)/d(no-op); tool_order_accuracy the share "
             "with exactly the target's tools in its order; exact_value_rate the share of "
             "values the prompt states that the program wrote exactly; param_error_db "
             "averages the dB parameters of tools both programs use.",
@@ -307,6 +309,7 @@ def _summarise(frame: pd.DataFrame, keys: list[str], order: list[str]) -> pd.Dat
                 "recovery_ci_low": ci_low,
                 "recovery_ci_high": ci_high,
                 "worse_than_noop": float((group["d_model"] > group["d_noop"]).mean()),
+                "worst_vs_noop": _worst_ratio(group["d_model"], group["d_noop"]),
                 "mrstft": float(group["d_model"].mean()),
                 "mrstft_noop": float(group["d_noop"].mean()),
                 "valid_call_rate": float(group["valid"].mean()),
@@ -324,6 +327,13 @@ def _summarise(frame: pd.DataFrame, keys: list[str], order: list[str]) -> pd.Dat
     sort_keys = ["_rank", *keys[1:]]
     table = table.assign(_rank=table["predictor"].map(rank)).sort_values(sort_keys, kind="stable")
     return table.drop(columns="_rank").reset_index(drop=True)
+
+
+def _worst_ratio(d_model: pd.Series, d_noop: pd.Series) -> float:
+    """The largest d(predictor) / d(no-op): how much worse than the input an output got
+    at worst (NaN when no example has a distorted input)."""
+    keep = d_noop > 0
+    return float((d_model[keep] / d_noop[keep]).max()) if keep.any() else math.nan
 
 
 def _markdown(table: pd.DataFrame) -> str:

@@ -28,6 +28,8 @@ def _evaluate(args: argparse.Namespace) -> None:
         limit=args.limit,
         progress=not args.quiet,
     )
+    if args.examples:
+        report.examples.to_csv(args.examples, index=False)
     print(report.to_json() if args.json else report.to_markdown())
 
 
@@ -45,5 +47,11 @@ def register(commands: Commands) -> None:
         "--quiet", action="store_true", help="no progress bar on stderr (stdout is the report)"
     )
     sub.add_argument("--limit", type=int, default=None, help="at most N recipes")
+    sub.add_argument(
+        "--examples",
+        type=Path,
+        default=None,
+        help="also write every recipe's row (prompt, target, each program, distances) as CSV",
+    )
     sub.add_argument("--seed", type=int, default=0, help="seed of the sampled recipes")
     add_config_flag(sub)
