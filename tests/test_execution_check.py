@@ -82,3 +82,19 @@ def test_a_checked_program_never_leaves_a_non_finite_or_clipping_output(calls) -
     assert np.isfinite(out).all()
     # the limiter's ceiling is -1 dBFS; its release lets a sample past by a fraction
     assert true_peak_dbfs(out) <= 0.5, (calls, checked)
+
+
+def test_a_named_problem_takes_back_an_imposed_eq_and_its_level_drift() -> None:
+    prompt = "The bass is slightly weak, please fix that."
+    calls = parse("apply_eq(low_gain=6.5, mid_gain=3.6, high_gain=3.3) change_volume(db=-2.9)")
+    written = _estimates(calls[:1]) + [WrittenValue("", -2.9, 0.0, "measured")]
+    checked = check_program(SONG, RATE, calls, written, TOOLS, REF, prompt)
+    eq, level = checked.calls
+    # low: slightly weak = a boost of 1 to 3 dB; mids and highs were not named: within 1 dB
+    assert eq.args == {"low_gain": 3.0, "mid_gain": 1.0, "high_gain": 1.0}
+    assert -1.0 <= level.args.get("db", 0.0) <= 1.0
+    assert any("low_gain +6.5 moved to +3" in note for note in checked.notes)
+    # the same program for a blind prompt is left alone; a stated value is never moved
+    assert check_program(SONG, RATE, calls, written, TOOLS, REF, "Fix the mix.").calls == calls
+    stated = check_program(SONG, RATE, calls[:1], _stated(calls[:1]), TOOLS, REF, prompt)
+    assert stated.calls[0] == calls[0]

@@ -3,6 +3,12 @@
 What a user gets is the program, executed on their audio. So the model runs it on the
 input it was written for and revises it, saying why (``CheckedProgram.notes``), when:
 
+0. it contradicts the problems the prompt names ("the bass is slightly weak":
+   ``language.problems.correction_bounds``): each estimated or measured correction of
+   the fix's normal form (the ``apply_eq`` gains, the final ``change_volume``) is moved
+   into the range the words allow, the level measured again after a revised EQ. A
+   band the prompt does not name is off by less than a decibel, so a confident EQ the
+   model imposes on it (the timbre of its training songs) is taken back;
 1. the input is silent or near-silent (below ``SILENCE_LUFS``): nothing can be judged, the
    identity (empty) program is returned;
 2. the output is not finite: identity;
@@ -33,6 +39,7 @@ import scipy.signal
 
 from mixer_core.audio.loudness import integrated_lufs
 from mixer_core.language.grammar import ToolCall, format, value_spans
+from mixer_core.language.problems import EQ_GAINS, Bounds, correction_bounds
 from mixer_core.language.registry import REGISTRY
 from mixer_core.model.value_head import WrittenValue
 from mixer_core.tools.levels import band_energies_db
@@ -157,6 +164,55 @@ def _remeasured(
     return calls
 
 
+def _normal_form(calls: Sequence[ToolCall], index: int) -> bool:
+    """Whether ``calls[index]`` is a correction of a fix's normal form: an ``apply_eq`` of
+    band gains only (not a filter's shelf), or the final ``change_volume``."""
+    call = calls[index]
+    if call.name == "change_volume":
+        return index == len(calls) - 1
+    return call.name == "apply_eq" and set(call.args) <= set(EQ_GAINS)
+
+
+def _held_to_prompt(
+    calls: Sequence[ToolCall], written: Sequence[WrittenValue], bounds: Bounds
+) -> tuple[list[ToolCall], list[str]]:
+    """``calls`` with every correction the prompt's words bound moved into its range
+    (a stated value is left as the user stated it), and a note per move."""
+    spans = value_spans(format(calls))
+    if len(spans) != len(written):
+        return list(calls), []
+    pairs = zip(spans, written, strict=True)
+    stated = {(span.call, span.param) for span, value in pairs if value.source == "stated"}
+    revised, notes = [], []
+    for index, call in enumerate(calls):
+        args = dict(call.args)
+        if _normal_form(calls, index):
+            values = call.resolved()
+            for name, value in values.items():
+                if (call.name, name) not in bounds or (index, name) in stated:
+                    continue
+                low, high = bounds[(call.name, name)]
+                param = call.tool.param(name)
+                assert param is not None
+                moved = param.nearest(min(max(value, low), high))
+                if moved != value:
+                    args[name] = moved
+                    notes.append(
+                        f"{call.name} {name} {value:+g} moved to {moved:+g}: the prompt's "
+                        f"words allow {_range(low, high)} dB"
+                    )
+        revised.append(ToolCall(call.name, args))
+    return revised, notes
+
+
+def _range(low: float, high: float) -> str:
+    if math.isinf(high):
+        return f"{low:+g} or more"
+    if math.isinf(low):
+        return f"{high:+g} or less"
+    return f"{low:+g} to {high:+g}"
+
+
 def check_program(
     audio: np.ndarray,
     sample_rate: int,
@@ -164,10 +220,12 @@ def check_program(
     written: Sequence[WrittenValue],
     tools: MixingTools,
     reference_lufs: float,
+    prompt: str = "",
 ) -> CheckedProgram:
     """Run ``calls`` on ``audio`` (``(channels, samples)``) and revise them as the module
     docstring says; ``written`` are the values the head wrote, in program order, and a
-    measured level correction is measured again (to ``reference_lufs``) after a revision."""
+    measured level correction is measured again (to ``reference_lufs``) after a revision.
+    ``prompt`` is what the program answers (its named problems bound the corrections)."""
     audio = np.asarray(audio, dtype=np.float32)
     if not calls:
         return CheckedProgram([])
@@ -175,6 +233,12 @@ def check_program(
     if not np.isfinite(audio).all() or before[0] <= SILENCE_LUFS:
         return CheckedProgram([], [f"the input is silent (below {SILENCE_LUFS:g} LUFS): no change"])
     notes: list[str] = []
+    bounds = correction_bounds(prompt)
+    if bounds:
+        calls, eq_notes = _held_to_prompt(calls, written, bounds)
+        calls = _remeasured(audio, sample_rate, calls, written, tools, reference_lufs)
+        calls, level_notes = _held_to_prompt(calls, written, bounds)
+        notes = list(dict.fromkeys([*eq_notes, *level_notes]))
     scales = _scales(calls, written)
     candidates = [
         list(calls),

@@ -106,6 +106,7 @@ def generate(
                 values,
                 model.tools,
                 model.reference_lufs,
+                prompts[row],
             )
             calls, notes = checked.calls, notes + checked.notes
         generations.append(Generation(format_program(calls), text, values, notes))

@@ -1,6 +1,7 @@
 """Problems a distortion causes, judged from its resolved values, as a listener says them.
 
-One describer per registry tool (``PROBLEMS``); a distortion below audibility names no
+One describer per registry tool (``PROBLEMS``), in the vocabulary of
+``language.problems`` (which also reads it back); a distortion below audibility names no
 problem, so a named-problem prompt never points the wrong way.
 """
 
@@ -9,7 +10,25 @@ from __future__ import annotations
 import random
 from collections.abc import Callable, Mapping
 
-from mixer_core.data.prompts.wording import CLEAR_DB, SLIGHT_DB
+from mixer_core.language.problems import (
+    BARELY_AUDIBLE,
+    BARELY_AUDIBLE_DB,
+    CLEAR_DB,
+    COMPRESS_LEVEL_PHRASES,
+    COMPRESS_PHRASES,
+    DELAY_PHRASES,
+    EXPAND_PHRASES,
+    HIGH_PASS_PHRASES,
+    LEVEL_PHRASES,
+    LIMIT_PHRASES,
+    LOW_PASS_PHRASES,
+    MONO_PHRASES,
+    NARROW_PHRASES,
+    PAN_PHRASES,
+    REVERB_PHRASES,
+    SLIGHT_DB,
+    WIDE_PHRASES,
+)
 
 
 def _graded(
@@ -22,187 +41,82 @@ def _graded(
     return []
 
 
+def _level(value: float, tool: str, param: str, direction: int, rng: random.Random) -> list[str]:
+    clear, slight = LEVEL_PHRASES[(tool, param, direction)]
+    return _graded(direction * value, clear, slight, rng)
+
+
 def _volume_problems(v: Mapping[str, float], rng: random.Random) -> list[str]:
     db = v["db"]
-    if db <= -12.0:
-        return [rng.choice(("it's barely audible", "it's far too quiet"))]
-    return _graded(
-        db,
-        ("it's too loud", "the level is way too hot", "it's blasting"),
-        ("it's a bit loud", "the level is slightly hot"),
-        rng,
-    ) + _graded(
-        -db,
-        ("it's too quiet", "the volume is too low", "the level is way too low"),
-        ("it's a bit quiet", "the level is slightly low"),
-        rng,
-    )
+    if db <= BARELY_AUDIBLE_DB:
+        return [rng.choice(BARELY_AUDIBLE)]
+    return _level(db, "change_volume", "db", +1, rng) + _level(db, "change_volume", "db", -1, rng)
 
 
 def _eq_problems(v: Mapping[str, float], rng: random.Random) -> list[str]:
-    return (
-        _graded(
-            v["low_gain"],
-            ("the low end is boomy", "the bass is muddy and overpowering", "it's too bassy"),
-            ("it's a little bass-heavy", "the low end is slightly boomy"),
-            rng,
-        )
-        + _graded(
-            -v["low_gain"],
-            ("it sounds thin, no bass", "the low end is missing", "there's no weight in the bass"),
-            ("it's a little thin", "the bass is slightly weak"),
-            rng,
-        )
-        + _graded(
-            v["mid_gain"],
-            ("the mids are boxy", "it sounds honky", "the midrange is nasal"),
-            ("the mids are a bit boxy", "it's slightly honky"),
-            rng,
-        )
-        + _graded(
-            -v["mid_gain"],
-            ("the mids are scooped out", "it sounds hollow", "the midrange is missing"),
-            ("the mids are a bit recessed", "it's slightly hollow"),
-            rng,
-        )
-        + _graded(
-            v["high_gain"],
-            ("it's harsh and too bright", "the top end is piercing", "it's too bright"),
-            ("it's a little bright", "the highs are slightly harsh"),
-            rng,
-        )
-        + _graded(
-            -v["high_gain"],
-            ("it's dull and muffled", "there's no top end", "it sounds dark and muffled"),
-            ("it's a little dull", "the highs are slightly dark"),
-            rng,
-        )
-    )
+    return [
+        problem
+        for band in ("low_gain", "mid_gain", "high_gain")
+        for direction in (+1, -1)
+        for problem in _level(v[band], "apply_eq", band, direction, rng)
+    ]
 
 
 def _high_pass_problems(v: Mapping[str, float], rng: random.Random) -> list[str]:
     if v["freq"] >= 120.0:
-        return [
-            rng.choice(
-                (
-                    "it sounds thin, the bass has been cut",
-                    "the low end is gone",
-                    "there's no bass at all",
-                )
-            )
-        ]
+        return [rng.choice(HIGH_PASS_PHRASES[0])]
     if v["freq"] >= 40.0:
-        return [rng.choice(("the deep low end is missing", "the sub bass is gone"))]
+        return [rng.choice(HIGH_PASS_PHRASES[1])]
     return []
 
 
 def _low_pass_problems(v: Mapping[str, float], rng: random.Random) -> list[str]:
     if v["freq"] <= 6000.0:
-        return [
-            rng.choice(
-                (
-                    "it's muffled, like it's behind a wall",
-                    "the top end is cut off",
-                    "it sounds dull and muffled",
-                )
-            )
-        ]
+        return [rng.choice(LOW_PASS_PHRASES[0])]
     if v["freq"] <= 14000.0:
-        return [rng.choice(("it lacks air on top", "the very top end is rolled off"))]
+        return [rng.choice(LOW_PASS_PHRASES[1])]
     return []
 
 
 def _compress_problems(v: Mapping[str, float], rng: random.Random) -> list[str]:
     problems = []
     if v["ratio"] >= 1.5:
-        problems.append(
-            rng.choice(
-                (
-                    "it's squashed",
-                    "it sounds over-compressed",
-                    "the dynamics are flattened, there's no punch",
-                )
-            )
-        )
+        problems.append(rng.choice(COMPRESS_PHRASES))
     if v["makeup_db"] >= CLEAR_DB:
-        problems.append(rng.choice(("it's too loud", "the level is too hot")))
+        problems.append(rng.choice(COMPRESS_LEVEL_PHRASES))
     return problems
 
 
 def _expand_problems(v: Mapping[str, float], rng: random.Random) -> list[str]:
-    if v["ratio"] >= 1.5:
-        return [
-            rng.choice(
-                (
-                    "the dynamics are too jumpy",
-                    "the peaks stick out too much",
-                    "it's too spiky, the loud parts jump out",
-                )
-            )
-        ]
-    return []
+    return [rng.choice(EXPAND_PHRASES)] if v["ratio"] >= 1.5 else []
 
 
 def _limit_problems(v: Mapping[str, float], rng: random.Random) -> list[str]:
-    if v["threshold_db"] <= -CLEAR_DB:
-        return [
-            rng.choice(
-                ("the peaks are crushed", "it sounds brickwalled", "the transients are flattened")
-            )
-        ]
-    return []
+    return [rng.choice(LIMIT_PHRASES)] if v["threshold_db"] <= -CLEAR_DB else []
 
 
 def _reverb_problems(v: Mapping[str, float], rng: random.Random) -> list[str]:
-    if v["wet"] >= 0.1:
-        return [
-            rng.choice(
-                (
-                    "it's drowned in reverb",
-                    "it sounds washed out and distant",
-                    "there's too much room on it",
-                )
-            )
-        ]
-    return []
+    return [rng.choice(REVERB_PHRASES)] if v["wet"] >= 0.1 else []
 
 
 def _delay_problems(v: Mapping[str, float], rng: random.Random) -> list[str]:
-    if v["mix"] >= 0.05:
-        return [
-            rng.choice(
-                (
-                    "there's an annoying echo",
-                    "there's a delay smearing it",
-                    "it has an echo that shouldn't be there",
-                )
-            )
-        ]
-    return []
+    return [rng.choice(DELAY_PHRASES)] if v["mix"] >= 0.05 else []
 
 
 def _pan_problems(v: Mapping[str, float], rng: random.Random) -> list[str]:
     if abs(v["position"]) < 0.1:
         return []
     side = "right" if v["position"] > 0 else "left"
-    return [
-        rng.choice(
-            (
-                f"it's leaning to the {side}",
-                f"the balance pulls to the {side}",
-                f"it's lopsided, heavy on the {side}",
-            )
-        )
-    ]
+    return [rng.choice(PAN_PHRASES).format(side=side)]
 
 
 def _width_problems(v: Mapping[str, float], rng: random.Random) -> list[str]:
     if v["width"] <= 0.3:
-        return [rng.choice(("it sounds almost mono", "the stereo image has collapsed"))]
+        return [rng.choice(MONO_PHRASES)]
     if v["width"] <= 0.8:
-        return [rng.choice(("it's too narrow", "the stereo image is too narrow"))]
+        return [rng.choice(NARROW_PHRASES)]
     if v["width"] >= 1.25:
-        return [rng.choice(("it's too wide", "the stereo image is too wide and phasey"))]
+        return [rng.choice(WIDE_PHRASES)]
     return []
 
 

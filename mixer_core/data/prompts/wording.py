@@ -8,10 +8,6 @@ from collections.abc import Sequence
 from mixer_core.language.grammar import format_value
 from mixer_core.language.registry import REGISTRY
 
-# Distortions smaller than these are not audible enough to be named.
-CLEAR_DB = 3.0
-SLIGHT_DB = 1.0
-
 
 def capitalise(text: str) -> str:
     return text[:1].upper() + text[1:]
