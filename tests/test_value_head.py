@@ -209,6 +209,20 @@ def test_a_picked_number_is_written_exactly_and_fitted_into_range():
     assert [(w.text, w.source) for w in measured] == [("1.2", "measured"), ("-7.0", "measured")]
 
 
+def test_a_number_already_copied_is_not_copied_again():
+    head = _head()
+    inputs = _head_inputs(2, 6, numbered=[0, 1])
+    out = head(*inputs)
+    # the pointer prefers number 0, then measured, for both slots of one program
+    out.pointer = torch.tensor([[-5.0, 1.0, 5.0, 3.0], [-5.0, 1.0, 5.0, 3.0]])
+    stated = [read_numbers("down 3 dB, then up 2 dB")] * 2
+    first, second = write_values(out, inputs[1].tolist(), stated, [0.0, 0.0], [set(), {0}])
+    assert (first.source, first.number, first.value) == ("stated", 0, -3.0)
+    assert (second.source, second.number, second.value) == ("stated", 1, 2.0)
+    both_used = write_values(out, inputs[1].tolist(), stated, [0.5, 0.5], [{0, 1}, {0, 1}])
+    assert [w.source for w in both_used] == ["measured", "measured"]
+
+
 def test_the_median_shrinks_an_uncertain_estimate_to_no_change():
     default = torch.tensor([0.0, 0.0, 0.0])
     location = torch.tensor([0.5, 0.5, 0.5])

@@ -92,7 +92,10 @@ def executing_value_writer(
             hidden, slot_ids, context, states[index], numbers[index], number_index[index]
         )
         measured = reference_lufs - LevelFeatures.gated_loudness(partial)
-        values = write_values(outputs, slots, [stated[row] for row in rows], measured.tolist())
+        copied = [{v.number for v in written.get(row, []) if v.number is not None} for row in rows]
+        values = write_values(
+            outputs, slots, [stated[row] for row in rows], measured.tolist(), copied
+        )
         for row, value in zip(rows, values, strict=True):
             written.setdefault(row, []).append(value)
         return [value.text for value in values]

@@ -270,13 +270,21 @@ def write_values(
     slots: Sequence[int],
     stated: Sequence[Sequence[StatedNumber]],
     measured: Sequence[float],
+    used: Sequence[set[int]] = (),
 ) -> list[WrittenValue]:
     """The value each slot gets: what the pointer picks over "none" (a stated number, or
     the ``measured`` value), else the median of the estimate. ``stated[k]`` are the
-    numbers of slot ``k``'s prompt, ``measured[k]`` its measured value."""
+    numbers of slot ``k``'s prompt, ``measured[k]`` its measured value, ``used[k]`` the
+    numbers its program has already copied: a prompt states each value once, so a number
+    is copied at most once (the pointer's next choice is taken instead)."""
     default = SLOT_DEFAULTS.to(outputs.location.device)[list(slots)]
     median = mixture_median(outputs.location, outputs.scale, outputs.zero, default)
-    choices = outputs.pointer.argmax(dim=-1).tolist()
+    pointer = outputs.pointer.clone()
+    for k, numbers in enumerate(used):
+        for number in numbers:
+            if FIRST_NUMBER + number < pointer.shape[-1]:
+                pointer[k, FIRST_NUMBER + number] = -math.inf
+    choices = pointer.argmax(dim=-1).tolist()
     written = []
     for k, slot_id in enumerate(slots):
         slot = SLOTS[slot_id]
