@@ -19,6 +19,7 @@ import mlflow.artifacts
 import mlflow.pyfunc
 from mlflow.models import Model
 from mlflow.tracking import MlflowClient
+from packaging.version import Version
 
 import mixer_core
 
@@ -34,7 +35,9 @@ _RUNTIME_PACKAGES = (
 
 
 def requirements() -> list[str]:
-    return [f"{name}=={metadata.version(name)}" for name in _RUNTIME_PACKAGES]
+    """Exact public versions: a local build tag (torch's ``+cpu``) is no version PyPI
+    serves, and a CUDA host installs its own build of the same version."""
+    return [f"{name}=={Version(metadata.version(name)).public}" for name in _RUNTIME_PACKAGES]
 
 
 def save_pyfunc(model_dir: Path, destination: Path) -> Path:

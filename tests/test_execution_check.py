@@ -87,7 +87,7 @@ def test_a_checked_program_never_leaves_a_non_finite_or_clipping_output(calls) -
 def test_a_named_problem_takes_back_an_imposed_eq_and_its_level_drift() -> None:
     prompt = "The bass is slightly weak, please fix that."
     calls = parse("apply_eq(low_gain=6.5, mid_gain=3.6, high_gain=3.3) change_volume(db=-2.9)")
-    written = _estimates(calls[:1]) + [WrittenValue("", -2.9, 0.0, "measured")]
+    written = [*_estimates(calls[:1]), WrittenValue("", -2.9, 0.0, "measured")]
     checked = check_program(SONG, RATE, calls, written, TOOLS, REF, prompt)
     eq, level = checked.calls
     # low: slightly weak = a boost of 1 to 3 dB; mids and highs were not named: within 1 dB

@@ -1,8 +1,9 @@
 """The registered model loads where this repository is not installed.
 
-An MLflow model folder is saved from a trained model folder, a fresh virtual environment
-gets exactly the model's ``requirements.txt`` (no ``mixer``, no ``pip install -e .``),
-and a script there loads it with ``mlflow.pyfunc.load_model`` and predicts: the code
+A trained model folder is logged and registered in a SQLite MLflow, a fresh virtual
+environment gets exactly the model's ``requirements.txt`` (no ``mixer``, no ``pip install
+-e .``), and a script there loads ``models:/mixer@challenger`` from the registry with
+``mlflow.pyfunc.load_model`` and predicts: the code
 travels as *models from code* (``code_paths``), the weights as safetensors, nothing is
 unpickled.
 """
@@ -10,6 +11,7 @@ unpickled.
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 import textwrap
@@ -21,7 +23,7 @@ import pytest
 from mixer_core.audio.io import write_audio
 from mixer_core.language.grammar import parse
 from mixer_core.model import MixerModel, save_mixer
-from pipelines.pyfunc import save_pyfunc
+from pipelines.resources import MlflowResource
 from tests.test_model import RATE, tiny_config
 
 pytestmark = pytest.mark.slow
@@ -41,9 +43,15 @@ SCRIPT = textwrap.dedent(
 
 def test_the_model_loads_in_an_environment_with_only_its_requirements(tmp_path: Path) -> None:
     model = MixerModel.from_config(tiny_config(), RATE, seed=0)
-    folder = save_pyfunc(save_mixer(model, tmp_path / "model"), tmp_path / "mlflow_model")
+    tracking = MlflowResource(tracking_uri=f"sqlite:///{tmp_path / 'mlflow.db'}")
+    run_id = tracking.start_run("clean-env")
+    logged = tracking.log_model(run_id, save_mixer(model, tmp_path / "model"), tmp_path / "staged")
+    tracking.register(run_id, logged=logged)
+    tracking.end_run(run_id)
+    folder = tmp_path / "staged"
     requirements = (folder / "requirements.txt").read_text().split()
     assert not any(r.split("==")[0] in ("mixer", "mixer-core") for r in requirements)
+    assert not any("+" in r for r in requirements), "a local build tag PyPI does not serve"
     assert not list(folder.rglob("*.pkl")), "the model is code and safetensors, not a pickle"
     assert (folder / "code" / "mixer_core" / "model" / "predictor.py").is_file()
     assert list((folder / "artifacts").rglob("*.safetensors"))
@@ -64,12 +72,17 @@ def test_the_model_loads_in_an_environment_with_only_its_requirements(tmp_path: 
     )
     script = tmp_path / "predict.py"
     script.write_text(SCRIPT)
+    # the registered version, by alias, from the registry: what a user of the model loads
     result = subprocess.run(
-        [str(python), str(script), str(folder), str(song)],
+        [str(python), str(script), f"models:/{tracking.registered_model}@challenger", str(song)],
         capture_output=True,
         text=True,
         timeout=600,
         cwd=tmp_path,  # not the repository: nothing of it is importable by accident
+        env={
+            **{k: os.environ[k] for k in ("PATH", "HOME") if k in os.environ},
+            "MLFLOW_TRACKING_URI": tracking.tracking_uri,
+        },
     )
     assert result.returncode == 0, result.stderr[-3000:]
     (program,) = json.loads(result.stdout.strip().splitlines()[-1])
