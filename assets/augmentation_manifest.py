@@ -15,7 +15,7 @@ from assets.metadata import bar_chart_markdown, counts_table, markdown_table
 from assets.segments import segments
 from mixer_core.config import Config
 from mixer_core.data.augmentation import sample_recipes
-from mixer_core.data.splits import assign_split, assign_split_by_artist
+from mixer_core.data.splits import assign_split, assign_split_by_artist, resolve_splits
 from pipelines.partitions import artist_partitions
 from pipelines.resources import MixerConfigResource, PathsResource, write_parquet_atomic
 
@@ -37,6 +37,21 @@ def family_counts(manifest: pd.DataFrame) -> pd.Series:
     exploded = manifest["families"].str.split(",").explode()
     exploded = exploded[exploded != ""]
     return exploded.value_counts().sort_index()
+
+
+def _corpus_splits(
+    context: AssetExecutionContext, paths: PathsResource, artist: str, manifest: pd.DataFrame
+) -> pd.DataFrame:
+    """Artist, song and per-song split of every manifest materialized so far and this one:
+    what training and evaluation will resolve the split on (by artist once there are
+    enough artists), shown here so the UI tells where this artist's songs will go."""
+    others = set(context.instance.get_materialized_partitions(context.assets_def.key)) - {artist}
+    frames = [manifest[["artist", "song", "split"]]]
+    for other in sorted(others):
+        path = paths.manifest_path(other)
+        if path.is_file():
+            frames.append(pd.read_parquet(path, columns=["artist", "song", "split"]))
+    return pd.concat(frames, ignore_index=True).drop_duplicates()
 
 
 def read_artist_index(paths: PathsResource, artist: str) -> pd.DataFrame:
@@ -74,6 +89,8 @@ def augmentation_manifest(
 
     families = family_counts(manifest)
     songs_per_split = manifest.groupby("split")["song"].nunique().reset_index(name="songs")
+    corpus, plan = resolve_splits(_corpus_splits(context, paths, artist, manifest), cfg.data.split)
+    this_artist = corpus[corpus["artist"] == artist]
     return MaterializeResult(
         metadata={
             "recipes": len(manifest),
@@ -83,6 +100,12 @@ def augmentation_manifest(
             "split_when_by_artist": MetadataValue.text(
                 assign_split_by_artist(artist, cfg.data.split)
             ),
+            "corpus_split_by": MetadataValue.text(plan.by),
+            "corpus_split_sizes": markdown_table(plan.table(), max_rows=3),
+            "corpus_split_of_this_artist": markdown_table(
+                this_artist.groupby("split")["song"].nunique().reset_index(name="songs")
+            ),
+            "corpus_evidence": MetadataValue.text(plan.reason),
             "families": markdown_table(families.rename("recipes").reset_index()),
             "families_histogram": bar_chart_markdown(families, "distortion families", "family"),
             "preview": markdown_table(manifest[["recipe_id", "mode", "split", "target", "prompt"]]),

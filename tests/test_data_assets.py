@@ -133,6 +133,12 @@ def test_generated_artists_pass_every_stage_and_check(
         assert (manifest.groupby("song")["split"].nunique() == 1).all()
         for target in manifest["target"]:
             parse(target)
+    # the last manifest shows the split of every artist materialized before it and its own
+    last = ingested.metadata(artists[-1], "augmentation_manifest")
+    assert last["corpus_split_by"] == "song"  # fewer artists than data.split.auto_artists
+    sizes = last["corpus_split_sizes"]
+    assert "| train" in sizes and "| test" in sizes and "artists" in sizes
+    assert "songs of" in last["corpus_evidence"]
 
 
 def test_bad_files_are_skipped_with_reasons(ingested: Ingested) -> None:
