@@ -40,6 +40,13 @@ def _require_finite(audio: torch.Tensor, recipes: Sequence[Recipe], problem: str
         raise ValueError(f"recipes {ids}: {problem}")
 
 
+def clean_reference(segment: np.ndarray, sample_rate: int, reference_lufs: float) -> np.ndarray:
+    """The segment normalised to ``reference_lufs``, float32: a fix's reference, an
+    instruction's input."""
+    clean, _ = normalize_lufs(np.asarray(segment, dtype=np.float32), sample_rate, reference_lufs)
+    return np.asarray(clean, dtype=np.float32)
+
+
 def render_example(
     segment: np.ndarray,
     sample_rate: int,
@@ -56,8 +63,7 @@ def render_example(
     if not np.isfinite(segment).all():
         raise ValueError(f"recipe {recipe.recipe_id}: the segment has non-finite samples")
     tools = tools or _default_tools()
-    clean, _ = normalize_lufs(segment, sample_rate, reference_lufs)
-    clean = np.asarray(clean, dtype=np.float32)
+    clean = clean_reference(segment, sample_rate, reference_lufs)
     if not np.isfinite(clean).all():
         raise ValueError(
             f"recipe {recipe.recipe_id}: normalising to {reference_lufs} LUFS gave non-finite audio"

@@ -15,17 +15,22 @@ import numpy as np
 
 from mixer_core.audio.io import AUDIO_SUFFIXES, PYDUB_SUFFIXES, AudioFileError, read_audio
 from mixer_core.config import Config, DataConfig
-from mixer_core.data.augmentation import sample_recipes
-from mixer_core.data.rendering import render_example
+from mixer_core.data.augmentation import Recipe, sample_recipes
+from mixer_core.data.rendering import clean_reference, render_example
 from mixer_core.data.segmenting import configured_segments
-from mixer_core.evaluation.baselines import NoOpBaseline, OracleBaseline, evenly_spaced
+from mixer_core.evaluation.baselines import (
+    DEFAULT_MAX_FIT_EXAMPLES,
+    HeuristicBaseline,
+    NoOpBaseline,
+    OracleBaseline,
+    evenly_spaced,
+)
 from mixer_core.evaluation.report import EvaluationReport
 from mixer_core.evaluation.runner import (
     EvalExample,
     Predictor,
     TargetPredictor,
     evaluate,
-    fit_heuristic,
 )
 from mixer_core.progress import Progress, progress_bar
 
@@ -100,16 +105,39 @@ def _render_segment(
 
 def _fit_sample(
     artist: str, songs: Sequence[_Song], cfg: Config, seed: int, skipped: list[str]
-) -> list[EvalExample]:
-    """The rendered recipes of at most ``FIT_SEGMENTS_PER_ARTIST`` evenly spaced segments."""
+) -> list[tuple[str, np.ndarray, Recipe]]:
+    """``(segment id, segment, recipe)`` of at most ``FIT_SEGMENTS_PER_ARTIST`` evenly
+    spaced segments: recipes are rendered only when a fit picks them."""
     segments = evenly_spaced(
         list(_artist_segments(songs, cfg.data, skipped)), FIT_SEGMENTS_PER_ARTIST
     )
+    augmentation = cfg.augmentation.model_copy(update={"seed": seed})
     return [
-        ex
+        (segment_id, segment, recipe)
         for segment_id, segment in segments
-        for ex in _render_segment(segment_id, segment, artist, cfg, seed)
+        for recipe in sample_recipes(segment_id, augmentation)
     ]
+
+
+def _fit_heuristic(
+    items: Sequence[tuple[str, np.ndarray, Recipe]], cfg: Config
+) -> HeuristicBaseline:
+    """``runner.fit_heuristic`` on these recipes, rendering only the fix pairs its
+    shrinkage fit takes (evenly spaced), so a fold holds a few dozen examples, not every
+    recipe of every other artist."""
+    rate, reference_lufs = cfg.data.sample_rate, cfg.data.reference_lufs
+    clean: dict[str, np.ndarray] = {}
+    fixes = []
+    for segment_id, segment, recipe in items:
+        if segment_id not in clean:
+            clean[segment_id] = clean_reference(segment, rate, reference_lufs)
+        if recipe.mode == "fix":
+            fixes.append((segment, recipe))
+    pairs = [
+        render_example(segment, rate, recipe, reference_lufs)
+        for segment, recipe in evenly_spaced(fixes, DEFAULT_MAX_FIT_EXAMPLES)
+    ]
+    return HeuristicBaseline.fit(list(clean.values()), rate, pairs, DEFAULT_MAX_FIT_EXAMPLES)
 
 
 def _song_examples(
@@ -167,7 +195,7 @@ def evaluate_folder(
         unit="recipe" if limit is not None else "song",
         desc="evaluate",
     )
-    fit_data: dict[str, list[EvalExample]] = {}
+    fit_data: dict[str, list[tuple[str, np.ndarray, Recipe]]] = {}
     with bar:
         if fit_heuristics:
             for i, artist in enumerate(names if leave_one_out else names[:1]):
@@ -204,7 +232,7 @@ def evaluate_folder(
                     if other != artist or not leave_one_out
                     for ex in sample
                 ]
-                chosen["heuristic"] = heuristic = fit_heuristic(fit_examples, sample_rate)
+                chosen["heuristic"] = heuristic = _fit_heuristic(fit_examples, cfg)
                 shrinkages.append(heuristic.shrinkage)
             songs = artists[artist]
             remaining = share
