@@ -28,7 +28,12 @@ from mixer_core.evaluation.baselines import (
 )
 from mixer_core.evaluation.folder import evaluate_folder
 from mixer_core.evaluation.metrics import MRSTFT
-from mixer_core.evaluation.report import PARAM_PREFIX, SUMMARY_COLUMNS, EvaluationReport
+from mixer_core.evaluation.report import (
+    AUDIBLE_DISTANCE,
+    PARAM_PREFIX,
+    SUMMARY_COLUMNS,
+    EvaluationReport,
+)
 from mixer_core.evaluation.runner import (
     EvalExample,
     build_examples,
@@ -151,6 +156,18 @@ def test_no_op_recovers_exactly_nothing(invertible_report: EvaluationReport) -> 
     assert noop["mrstft"] == noop["mrstft_noop"] > 0.0
     assert noop["valid_call_rate"] == 1.0
     assert noop["tool_set_f1"] == 0.0
+    assert noop["worst_vs_noop"] == 1.0
+
+
+def test_worst_ratio_counts_only_inputs_that_are_audibly_off(
+    mixed_examples: list[EvalExample],
+) -> None:
+    louder = TextPredictor(["change_volume(db=6.0)"])
+    report = evaluate(mixed_examples, {"model": louder}, SR, progress=False)
+    rows = report.examples
+    off = rows[rows["d_noop"] >= AUDIBLE_DISTANCE]
+    expected = (off["d_model"] / off["d_noop"]).max()
+    assert report.scores("model")["worst_vs_noop"] == pytest.approx(expected)
 
 
 def test_invalid_text_counts_as_invalid_and_runs_as_empty(

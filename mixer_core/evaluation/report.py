@@ -26,6 +26,9 @@ from mixer_core.evaluation.metrics import (
 )
 
 PARAM_PREFIX = "param_error."
+# MR-STFT distance of a level error of about 0.4 dB: below it an input counts as clean
+# for worst_vs_noop
+AUDIBLE_DISTANCE = 0.1
 NO_FAMILY = "none"
 SUMMARY_COLUMNS = (
     "examples",
@@ -181,7 +184,8 @@ class EvaluationReport:
             "bootstrap over the songs: each song's recipes are resampled together; songs "
             "and artists say how many stand behind it); worse_than_noop is the share of "
             "examples the program made worse than the input, worst_vs_noop the largest "
-            "d(predictor)/d(no-op); tool_order_accuracy the share "
+            "d(predictor)/d(no-op) where the input is audibly off (d(no-op) >= 0.1); "
+            "tool_order_accuracy the share "
             "with exactly the target's tools in its order; exact_value_rate the share of "
             "values the prompt states that the program wrote exactly; param_error_db "
             "averages the dB parameters of tools both programs use.",
@@ -330,9 +334,10 @@ def _summarise(frame: pd.DataFrame, keys: list[str], order: list[str]) -> pd.Dat
 
 
 def _worst_ratio(d_model: pd.Series, d_noop: pd.Series) -> float:
-    """The largest d(predictor) / d(no-op): how much worse than the input an output got
-    at worst (NaN when no example has a distorted input)."""
-    keep = d_noop > 0
+    """The largest d(predictor) / d(no-op) over inputs audibly off (``AUDIBLE_DISTANCE``):
+    how much worse than the input an output got at worst. A ratio over an input that is
+    (nearly) clean says nothing but how small its distance is. NaN when no input is off."""
+    keep = d_noop >= AUDIBLE_DISTANCE
     return float((d_model[keep] / d_noop[keep]).max()) if keep.any() else math.nan
 
 
