@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from mixer_core.audio.io import AUDIO_SUFFIXES, PYDUB_SUFFIXES, AudioFileError, read_audio
+from mixer_core.audio.loudness import integrated_lufs
 from mixer_core.config import Config, DataConfig
 from mixer_core.data.augmentation import Recipe, sample_recipes
 from mixer_core.data.rendering import clean_reference, render_example
@@ -33,6 +34,7 @@ from mixer_core.evaluation.runner import (
     evaluate,
 )
 from mixer_core.progress import Progress, progress_bar
+from mixer_core.tools.levels import band_levels_db
 
 # Per artist, the segments kept for fitting the heuristic in evaluate_folder: enough
 # for stable band statistics while a large folder never sits in memory at once.
@@ -103,41 +105,55 @@ def _render_segment(
     return examples
 
 
-def _fit_sample(
-    artist: str, songs: Sequence[_Song], cfg: Config, seed: int, skipped: list[str]
-) -> list[tuple[str, np.ndarray, Recipe]]:
-    """``(segment id, segment, recipe)`` of at most ``FIT_SEGMENTS_PER_ARTIST`` evenly
-    spaced segments: recipes are rendered only when a fit picks them."""
+@dataclass(frozen=True)
+class _FitSample:
+    """What one artist gives the heuristic's fit: the loudness and band levels of each
+    sampled segment's clean reference, measured once for every fold that uses them, and
+    the fix recipes of those segments, rendered only when a fold's fit picks them."""
+
+    loudness: list[float]
+    band_levels: list[np.ndarray]
+    fixes: list[tuple[np.ndarray, Recipe]]
+
+
+def _fit_sample(songs: Sequence[_Song], cfg: Config, seed: int, skipped: list[str]) -> _FitSample:
+    """The sample of at most ``FIT_SEGMENTS_PER_ARTIST`` evenly spaced segments."""
+    rate, reference_lufs = cfg.data.sample_rate, cfg.data.reference_lufs
     segments = evenly_spaced(
         list(_artist_segments(songs, cfg.data, skipped)), FIT_SEGMENTS_PER_ARTIST
     )
     augmentation = cfg.augmentation.model_copy(update={"seed": seed})
-    return [
-        (segment_id, segment, recipe)
-        for segment_id, segment in segments
-        for recipe in sample_recipes(segment_id, augmentation)
-    ]
+    sample = _FitSample([], [], [])
+    for segment_id, segment in segments:
+        clean = clean_reference(segment, rate, reference_lufs)
+        sample.loudness.append(integrated_lufs(clean, rate))
+        sample.band_levels.append(band_levels_db(clean, rate))
+        sample.fixes.extend(
+            (segment, recipe)
+            for recipe in sample_recipes(segment_id, augmentation)
+            if recipe.mode == "fix"
+        )
+    return sample
 
 
-def _fit_heuristic(
-    items: Sequence[tuple[str, np.ndarray, Recipe]], cfg: Config
-) -> HeuristicBaseline:
-    """``runner.fit_heuristic`` on these recipes, rendering only the fix pairs its
-    shrinkage fit takes (evenly spaced), so a fold holds a few dozen examples, not every
-    recipe of every other artist."""
+def _fit_heuristic(samples: Sequence[_FitSample], cfg: Config) -> HeuristicBaseline:
+    """``runner.fit_heuristic`` on these artists' samples (the same statistics, the same
+    evenly spaced fix pairs), rendering only the pairs the shrinkage fit takes."""
     rate, reference_lufs = cfg.data.sample_rate, cfg.data.reference_lufs
-    clean: dict[str, np.ndarray] = {}
-    fixes = []
-    for segment_id, segment, recipe in items:
-        if segment_id not in clean:
-            clean[segment_id] = clean_reference(segment, rate, reference_lufs)
-        if recipe.mode == "fix":
-            fixes.append((segment, recipe))
-    pairs = [
-        render_example(segment, rate, recipe, reference_lufs)
-        for segment, recipe in evenly_spaced(fixes, DEFAULT_MAX_FIT_EXAMPLES)
-    ]
-    return HeuristicBaseline.fit(list(clean.values()), rate, pairs, DEFAULT_MAX_FIT_EXAMPLES)
+    heuristic = HeuristicBaseline.from_statistics(
+        rate,
+        [value for sample in samples for value in sample.loudness],
+        [levels for sample in samples for levels in sample.band_levels],
+    )
+    fixes = [fix for sample in samples for fix in sample.fixes]
+    if fixes:
+        heuristic.fit_shrinkage(
+            [
+                render_example(segment, rate, recipe, reference_lufs)
+                for segment, recipe in evenly_spaced(fixes, DEFAULT_MAX_FIT_EXAMPLES)
+            ]
+        )
+    return heuristic
 
 
 def _song_examples(
@@ -195,12 +211,12 @@ def evaluate_folder(
         unit="recipe" if limit is not None else "song",
         desc="evaluate",
     )
-    fit_data: dict[str, list[tuple[str, np.ndarray, Recipe]]] = {}
+    fit_data: dict[str, _FitSample] = {}
     with bar:
         if fit_heuristics:
             for i, artist in enumerate(names if leave_one_out else names[:1]):
                 bar.set_description(f"evaluate: heuristic fit {i + 1}/{len(names)}")
-                fit_data[artist] = _fit_sample(artist, artists[artist], cfg, seed, skipped)
+                fit_data[artist] = _fit_sample(artists[artist], cfg, seed, skipped)
         bar.set_description("evaluate")
         if not fit_heuristics:
             note = "heuristic as given by the caller"
@@ -226,13 +242,12 @@ def evaluate_folder(
                 "oracle": predictors.get("oracle", OracleBaseline()),
             }
             if fit_heuristics:
-                fit_examples = [
-                    ex
+                others = [
+                    sample
                     for other, sample in fit_data.items()
                     if other != artist or not leave_one_out
-                    for ex in sample
                 ]
-                chosen["heuristic"] = heuristic = _fit_heuristic(fit_examples, cfg)
+                chosen["heuristic"] = heuristic = _fit_heuristic(others, cfg)
                 shrinkages.append(heuristic.shrinkage)
             songs = artists[artist]
             remaining = share
