@@ -278,17 +278,14 @@ def write_values(
     numbers its program has already copied: a prompt states each value once, so a number
     is copied at most once (the pointer's next choice is taken instead)."""
     default = SLOT_DEFAULTS.to(outputs.location.device)[list(slots)]
-    median = mixture_median(outputs.location, outputs.scale, outputs.zero, default)
+    median = mixture_median(outputs.location, outputs.scale, outputs.zero, default).detach()
     pointer = outputs.pointer.clone()
     for k, numbers in enumerate(used):
-        for number in numbers:
-            if FIRST_NUMBER + number < pointer.shape[-1]:
-                pointer[k, FIRST_NUMBER + number] = -math.inf
+        pointer[k, [FIRST_NUMBER + number for number in numbers]] = -math.inf
     choices = pointer.argmax(dim=-1).tolist()
     written = []
-    for k, slot_id in enumerate(slots):
+    for k, (slot_id, choice) in enumerate(zip(slots, choices, strict=True)):
         slot = SLOTS[slot_id]
-        choice = choices[k]
         number = choice - FIRST_NUMBER
         if choice == MEASURED:
             value = slot.param.nearest(measured[k])
@@ -299,7 +296,7 @@ def write_values(
             written.append(WrittenValue(text, value, 0.0, "stated", number, note))
         else:
             unit = float(median[k])
-            scale = float(outputs.scale[k]) * slot.unit_scale(unit)
+            scale = float(outputs.scale[k].detach()) * slot.unit_scale(unit)
             written.append(WrittenValue(slot.text(unit), slot.from_unit(unit), scale, "estimated"))
     return written
 
