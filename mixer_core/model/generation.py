@@ -2,9 +2,10 @@
 
 The decoder writes the structure token by token (``constrained``), the value head fills
 each value, executing the calls written so far (``execution``: copied when the prompt
-states it, else estimated), and the finished program is run on the input and revised
-when unsafe (``execution_check``). What the check and the value head changed is kept as
-notes, which ``mixer mix`` prints.
+states it, else estimated), a call whose stated number only a rival tool's range holds
+becomes that tool (``rivals``: "above 7.9 kHz" is a low-pass), and the finished program
+is run on the input and revised when unsafe (``execution_check``). What the check and the
+value head changed is kept as notes, which ``mixer mix`` prints.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from mixer_core.model.constrained import constrained_generate
 from mixer_core.model.execution import executing_value_writer
 from mixer_core.model.execution_check import check_program
 from mixer_core.model.features import fft_resample
+from mixer_core.model.rivals import carry_out_stated
 from mixer_core.model.value_head import WrittenValue
 
 if TYPE_CHECKING:
@@ -69,6 +71,7 @@ def generate(
             batch.get("prompt_states"),
         )
         writer, written = None, {}
+        stated = [read_numbers(model.text_encoder.read(p)) for p in prompts]
         if model.value_head is not None:
             assert model.level is not None
             writer, written = executing_value_writer(
@@ -81,7 +84,7 @@ def generate(
                 batch["level_features"],
                 batch["prompt_numbers"],
                 batch["prompt_number_index"],
-                [read_numbers(model.text_encoder.read(p)) for p in prompts],
+                stated,
                 model.reference_lufs,
             )
         texts = constrained_generate(
@@ -96,8 +99,10 @@ def generate(
     generations = []
     for row, text in enumerate(texts):
         values = written.get(row, [])
-        notes = [v.note for v in values if v.note]
-        calls = parse(text)
+        calls, rewrites = parse(text), []
+        if check:
+            calls, values, rewrites = carry_out_stated(calls, values, stated[row])
+        notes = [v.note for v in values if v.note] + rewrites
         if check:
             checked = check_program(
                 audio[row].cpu().numpy(),
