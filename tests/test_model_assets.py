@@ -29,7 +29,7 @@ from pipelines.resources import LOGGED_MODEL_TAG, MixerConfigResource, MlflowRes
 from pipelines.retraining import DEFAULT_SCHEDULE_STATUS, build_retrain_schedule
 from pipelines.tracking import CHALLENGER, CHAMPION
 from tests.test_evaluation import MIXED, _examples
-from tests.training_fixtures import make_processed_tree, tiny_training_config
+from tests.training_fixtures import make_processed_tree, promotion_config
 
 BASELINES = {"model", "noop", "oracle", "heuristic"}
 
@@ -37,14 +37,7 @@ BASELINES = {"model", "noop", "oracle", "heuristic"}
 @pytest.fixture(scope="module")
 def setup(tmp_path_factory: pytest.TempPathFactory):
     root = tmp_path_factory.mktemp("model_assets")
-    cfg = tiny_training_config()
-    cfg.default.max_steps = 4
-    cfg.default.eval_every_steps = 2
-    cfg.default.log_every_steps = 2
-    # one artist is too few to decide a promotion; two are enough here
-    cfg.data.split.by = "song"
-    cfg.data.split.min_test_songs = 1
-    cfg.data.split.min_test_artists = 2
+    cfg = promotion_config()  # one artist is too few to decide a promotion; two are enough
     config_path = root / "mixer_config.yaml"
     config_path.write_text(yaml.safe_dump(cfg.model_dump(mode="json")))
     processed = make_processed_tree(root, cfg)

@@ -39,7 +39,7 @@ from pipelines.definitions import ASSET_CHECKS, ASSETS
 from pipelines.resources import MixerConfigResource, MlflowResource, PathsResource
 from pipelines.tracking import CHALLENGER, CHAMPION
 from tests.test_model_assets import _ingested, _metadata
-from tests.training_fixtures import make_processed_tree, tiny_training_config
+from tests.training_fixtures import make_processed_tree, promotion_config
 
 ARTISTS = ("artist_a", "artist_b")
 HEURISTIC_FIT_EXAMPLES = 4
@@ -126,14 +126,7 @@ def _materialize(trained: Trained, mlflow: MlflowResource):
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory: pytest.TempPathFactory, one_torch_thread: None) -> Iterator[Trained]:
     root = tmp_path_factory.mktemp("promotion_branches")
-    cfg = tiny_training_config()
-    cfg.default.max_steps = 4
-    cfg.default.eval_every_steps = 2
-    cfg.default.log_every_steps = 2
-    # song_3 of each artist is a test song: two songs of two artists meet this minimum
-    cfg.data.split.by = "song"
-    cfg.data.split.min_test_songs = 1
-    cfg.data.split.min_test_artists = 2
+    cfg = promotion_config()  # song_3 of each artist is a test song
     config_path = root / "mixer_config.yaml"
     config_path.write_text(yaml.safe_dump(cfg.model_dump(mode="json")))
     for artist in ARTISTS:

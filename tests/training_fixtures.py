@@ -91,6 +91,19 @@ def tiny_training_config() -> Config:
     return cfg
 
 
+def promotion_config() -> Config:
+    """The tiny config trained for four steps, split by song with a test minimum that two
+    artists' test songs meet, so that ``mixer_evaluation`` may decide a promotion."""
+    cfg = tiny_training_config()
+    cfg.default.max_steps = 4
+    cfg.default.eval_every_steps = 2
+    cfg.default.log_every_steps = 2
+    cfg.data.split.by = "song"
+    cfg.data.split.min_test_songs = 1
+    cfg.data.split.min_test_artists = 2
+    return cfg
+
+
 def _song(seed: int, seconds: float, sample_rate: int) -> np.ndarray:
     """Noise bursts and two tones per channel: broadband, with level changes."""
     rng = np.random.default_rng(seed)

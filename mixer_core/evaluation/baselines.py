@@ -5,8 +5,9 @@ oracle (the recipe's exact target) the ceiling, and the heuristic the bar that a
 learned model has to clear. docs/evaluation.md records why the heuristic is the
 *tuned* one: gain alone is undone exactly by loudness normalisation, but blind EQ
 matching toward an average spectrum over-corrects, because songs differ in band levels
-by about as much as the distortion; shrinking its gains (×≈0.5 on real music, fitted
-on the training corpus) made it the strong baseline it has to be.
+by about as much as the distortion; shrinking its gains (fitted on the training corpus:
+×0.2 on real music distorted by gain and EQ alone) made it the strong baseline it has
+to be.
 """
 
 from __future__ import annotations
