@@ -48,6 +48,31 @@ def test_the_words_of_a_named_problem_bound_the_fix_they_describe(chain, seed) -
         assert low - 1e-9 <= corrections[key] <= high + 1e-9, (prompt, key, corrections[key])
 
 
+@st.composite
+def filter_chains(draw: st.DrawFn) -> list[ToolCall]:
+    """A high-pass or low-pass anywhere in its range, with or without a level or band
+    distortion, in any order."""
+    tool, low, high = draw(st.sampled_from([("high_pass", 20, 1000), ("low_pass", 1000, 20000)]))
+    chain = [ToolCall(tool, {"freq": float(draw(st.integers(low, high)))})]
+    if draw(st.booleans()):
+        chain.append(ToolCall("change_volume", {"db": draw(_db(-24.0, 12.0))}))
+    if draw(st.booleans()):
+        chain.append(ToolCall("apply_eq", {g: draw(_db()) for g in GAINS}))
+    return draw(st.permutations(chain))
+
+
+@settings(max_examples=300, deadline=None)
+@given(filter_chains(), st.integers(0, 2**32 - 1))
+def test_a_named_filter_bounds_the_band_beyond_its_corner(chain, seed) -> None:
+    prompt = fix_prompt(chain, random.Random(seed), name_problem=True)
+    bounds = correction_bounds(prompt)
+    # the normal form's corrections: its band-gain EQ and its final level
+    normal = [c for c in fix_target(chain) if c.name == "change_volume" or set(c.args) <= {*GAINS}]
+    corrections = {(c.name, k): v for c in normal for k, v in c.resolved().items()}
+    for key, (low, high) in bounds.items():
+        assert low - 1e-9 <= corrections[key] <= high + 1e-9, (prompt, key, corrections[key])
+
+
 def test_a_named_band_gets_its_grade_and_the_rest_stay_near_zero() -> None:
     bounds = correction_bounds("The bass is slightly weak, please fix that.")
     assert bounds[("apply_eq", "low_gain")] == (1.0, 3.0)
@@ -63,7 +88,11 @@ def test_other_problems_leave_what_they_muddle_unbounded() -> None:
     # a high-pass filter takes the bass: its own shelf restores it, the bands are not said
     filtered = correction_bounds("The low end is gone and it's a bit loud. Please fix that.")
     assert ("apply_eq", "low_gain") not in filtered
+    assert filtered[("apply_eq", "high_gain")] == (-1.0, 1.0)  # beyond its corner
     assert filtered[("change_volume", "db")] == (-3.0, -1.0)
+    muffled = correction_bounds("It's muffled, like it's behind a wall. Please fix that.")
+    assert muffled[("apply_eq", "low_gain")] == (-1.0, 1.0)
+    assert ("apply_eq", "high_gain") not in muffled and ("apply_eq", "mid_gain") not in muffled
     squashed = correction_bounds("It's squashed and it's too loud, please fix that.")
     assert ("change_volume", "db") not in squashed
     assert squashed[("apply_eq", "low_gain")] == (-1.0, 1.0)

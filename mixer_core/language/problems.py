@@ -15,7 +15,8 @@ vocabulary (``data.prompts.problems``) and a model's program is held to it
 :func:`correction_bounds` turns a prompt into the range each correction of the fix's
 normal form (``apply_eq`` gains without corner frequencies, the final ``change_volume``)
 must lie in. It says nothing where another problem muddles a reading: a filter changes
-the bands too (its own shelf does the work), dynamics change the level.
+the bands on its side of its corner (its own shelf does the work), dynamics change the
+level.
 """
 
 from __future__ import annotations
@@ -175,8 +176,14 @@ def correction_bounds(prompt: str) -> Bounds:
         return {}
     bounds: Bounds = {}
     graded = [_GRADED[p] for p in found if p in _GRADED]
-    if not any(p in FILTER_PHRASES for p in found):
-        bounds.update({("apply_eq", g): (-SLIGHT_DB, SLIGHT_DB) for g in EQ_GAINS})
+    # a filter changes the bands on its side of the corner (its own shelf restores them),
+    # never the band beyond: a high-pass (at most 1 kHz) leaves the highs alone
+    unmuddled = set(EQ_GAINS)
+    if any(p in HIGH_PASS_PHRASES[0] + HIGH_PASS_PHRASES[1] for p in found):
+        unmuddled -= {"low_gain", "mid_gain"}
+    if any(p in LOW_PASS_PHRASES[0] + LOW_PASS_PHRASES[1] for p in found):
+        unmuddled -= {"mid_gain", "high_gain"}
+    bounds.update({("apply_eq", g): (-SLIGHT_DB, SLIGHT_DB) for g in EQ_GAINS if g in unmuddled})
     if not any(p in DYNAMICS_PHRASES for p in found):
         bounds[("change_volume", "db")] = (-SLIGHT_DB, SLIGHT_DB)
     for tool, param, low, high in graded:
