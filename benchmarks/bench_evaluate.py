@@ -39,7 +39,8 @@ BASELINE_REF = "5e28337"
 STAGES = (
     ("read and segment songs", "evaluation/folder.py", "_song_segments"),
     ("render recipes", "data/rendering.py", "render_example"),
-    ("heuristic fitting", "evaluation/runner.py", "fit_heuristic"),
+    ("heuristic fitting", "evaluation/folder.py", "_fit_heuristic"),
+    ("heuristic: statistics per artist", "evaluation/folder.py", "_fit_sample"),
     ("model: encoder inputs", "model/mixer_model.py", "audio_inputs"),
     ("model: decoding", "model/generation.py", "generate"),
     ("model: execution check", "model/execution_check.py", "check_program"),
