@@ -20,15 +20,26 @@ def _db(low: float = -12.0, high: float = 12.0) -> st.SearchStrategy[float]:
     return st.integers(round(low * 10), round(high * 10)).map(lambda v: v / 10)
 
 
+def _assert_within(bounds: dict, corrections: dict, prompt: str) -> None:
+    """Every correction the prompt bounds lies in its range."""
+    for key, (low, high) in bounds.items():
+        assert low - 1e-9 <= corrections[key] <= high + 1e-9, (prompt, key, corrections[key])
+
+
 @st.composite
 def level_chains(draw: st.DrawFn) -> list[ToolCall]:
     """A distortion of the level, the bands or both, in either order."""
+    return draw(st.permutations(_level_distortions(draw, at_least_one=True)))
+
+
+def _level_distortions(draw: st.DrawFn, at_least_one: bool) -> list[ToolCall]:
+    """A level distortion, a band distortion, both or (unless ``at_least_one``) neither."""
     chain = []
     if draw(st.booleans()):
         chain.append(ToolCall("change_volume", {"db": draw(_db(-24.0, 12.0))}))
-    if draw(st.booleans()) or not chain:
+    if draw(st.booleans()) or (at_least_one and not chain):
         chain.append(ToolCall("apply_eq", {g: draw(_db()) for g in GAINS}))
-    return draw(st.permutations(chain))
+    return chain
 
 
 @settings(max_examples=300, deadline=None)
@@ -44,8 +55,7 @@ def test_the_words_of_a_named_problem_bound_the_fix_they_describe(chain, seed) -
         assert bounds == {}  # a generic prompt says nothing about the fix
         return
     assert set(bounds) == {("change_volume", "db"), *(("apply_eq", g) for g in GAINS)}
-    for key, (low, high) in bounds.items():
-        assert low - 1e-9 <= corrections[key] <= high + 1e-9, (prompt, key, corrections[key])
+    _assert_within(bounds, corrections, prompt)
 
 
 @st.composite
@@ -54,11 +64,7 @@ def filter_chains(draw: st.DrawFn) -> list[ToolCall]:
     distortion, in any order."""
     tool, low, high = draw(st.sampled_from([("high_pass", 20, 1000), ("low_pass", 1000, 20000)]))
     chain = [ToolCall(tool, {"freq": float(draw(st.integers(low, high)))})]
-    if draw(st.booleans()):
-        chain.append(ToolCall("change_volume", {"db": draw(_db(-24.0, 12.0))}))
-    if draw(st.booleans()):
-        chain.append(ToolCall("apply_eq", {g: draw(_db()) for g in GAINS}))
-    return draw(st.permutations(chain))
+    return draw(st.permutations([*chain, *_level_distortions(draw, at_least_one=False)]))
 
 
 @settings(max_examples=300, deadline=None)
@@ -69,8 +75,7 @@ def test_a_named_filter_bounds_the_band_beyond_its_corner(chain, seed) -> None:
     # the normal form's corrections: its band-gain EQ and its final level
     normal = [c for c in fix_target(chain) if c.name == "change_volume" or set(c.args) <= {*GAINS}]
     corrections = {(c.name, k): v for c in normal for k, v in c.resolved().items()}
-    for key, (low, high) in bounds.items():
-        assert low - 1e-9 <= corrections[key] <= high + 1e-9, (prompt, key, corrections[key])
+    _assert_within(bounds, corrections, prompt)
 
 
 def test_a_named_band_gets_its_grade_and_the_rest_stay_near_zero() -> None:

@@ -110,12 +110,9 @@ MONO_PHRASES = ("it sounds almost mono", "the stereo image has collapsed")
 NARROW_PHRASES = ("it's too narrow", "the stereo image is too narrow")
 WIDE_PHRASES = ("it's too wide", "the stereo image is too wide and phasey")
 
-FILTER_PHRASES = (
-    *HIGH_PASS_PHRASES[0],
-    *HIGH_PASS_PHRASES[1],
-    *LOW_PASS_PHRASES[0],
-    *LOW_PASS_PHRASES[1],
-)
+_HIGH_PASS_WORDS = (*HIGH_PASS_PHRASES[0], *HIGH_PASS_PHRASES[1])
+_LOW_PASS_WORDS = (*LOW_PASS_PHRASES[0], *LOW_PASS_PHRASES[1])
+FILTER_PHRASES = (*_HIGH_PASS_WORDS, *_LOW_PASS_WORDS)
 _LEVEL_WORDS = {p for clear, slight in LEVEL_PHRASES.values() for p in (*clear, *slight)}
 # "it's too loud" is said of a compressor's make-up gain too: the same fix, a cut
 DYNAMICS_PHRASES = tuple(
@@ -179,9 +176,9 @@ def correction_bounds(prompt: str) -> Bounds:
     # a filter changes the bands on its side of the corner (its own shelf restores them),
     # never the band beyond: a high-pass (at most 1 kHz) leaves the highs alone
     unmuddled = set(EQ_GAINS)
-    if any(p in HIGH_PASS_PHRASES[0] + HIGH_PASS_PHRASES[1] for p in found):
+    if any(p in _HIGH_PASS_WORDS for p in found):
         unmuddled -= {"low_gain", "mid_gain"}
-    if any(p in LOW_PASS_PHRASES[0] + LOW_PASS_PHRASES[1] for p in found):
+    if any(p in _LOW_PASS_WORDS for p in found):
         unmuddled -= {"mid_gain", "high_gain"}
     bounds.update({("apply_eq", g): (-SLIGHT_DB, SLIGHT_DB) for g in EQ_GAINS if g in unmuddled})
     if not any(p in DYNAMICS_PHRASES for p in found):

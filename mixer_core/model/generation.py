@@ -98,12 +98,9 @@ def generate(
         )
     generations = []
     for row, text in enumerate(texts):
-        values = written.get(row, [])
-        calls, rewrites = parse(text), []
+        values, calls, revisions = written.get(row, []), parse(text), []
         if check:
             calls, values, rewrites = carry_out_stated(calls, values, stated[row])
-        notes = [v.note for v in values if v.note] + rewrites
-        if check:
             checked = check_program(
                 audio[row].cpu().numpy(),
                 model.sample_rate,
@@ -113,6 +110,7 @@ def generate(
                 model.reference_lufs,
                 prompts[row],
             )
-            calls, notes = checked.calls, notes + checked.notes
+            calls, revisions = checked.calls, rewrites + checked.notes
+        notes = [v.note for v in values if v.note] + revisions
         generations.append(Generation(format_program(calls), text, values, notes))
     return generations

@@ -59,9 +59,9 @@ def carry_out_stated(
         return calls, written, []
     notes = []
     for k, (span, value) in enumerate(zip(spans, written, strict=True)):
-        if value.source != "stated" or value.note is None or value.number is None:
+        if value.source != "stated" or value.number is None:
             continue
-        found = rival(span.tool, stated[value.number])
+        found = rival(span.tool, stated[value.number])  # None when its own range holds it
         if found is None:
             continue
         name, exact = found
