@@ -40,7 +40,13 @@ def _arguments() -> argparse.Namespace:
     parser.add_argument("--real", type=Path, required=True, help="<artist>/<song> real music")
     parser.add_argument("--artists", type=int, default=48, help="generated artists")
     parser.add_argument("--songs", type=int, default=4, help="generated songs per artist")
-    parser.add_argument("--seconds", type=float, default=8.0, help="length of a generated song")
+    parser.add_argument(
+        "--seconds",
+        type=float,
+        default=None,
+        help="length of a generated song (default: the config's generators.seconds, the "
+        "demo's length; bass breaks and sections need a few bars to show)",
+    )
     parser.add_argument("--seed", type=int, default=7, help="generator seed (not the demo's 0)")
     parser.add_argument("--tolerance", type=float, default=0.25, help="allowed spread mismatch")
     parser.add_argument("--config", default=None, help="configuration file")
@@ -100,8 +106,9 @@ def main() -> int:
         args.write.write_text(real.to_json() + "\n")
         print(f"wrote {args.write}", file=sys.stderr)
     generator_cfg = cfg.generators.model_copy(update={"seed": args.seed})
+    seconds = args.seconds if args.seconds is not None else generator_cfg.seconds
     with tempfile.TemporaryDirectory(prefix="mixer-generated-") as tmp:
-        generate_dataset(Path(tmp), args.artists, args.songs, args.seconds, generator_cfg)
+        generate_dataset(Path(tmp), args.artists, args.songs, seconds, generator_cfg)
         generated = CorpusStatistics.measure(
             _songs(Path(tmp), cfg.data), cfg.data.sample_rate, source="generated"
         )
@@ -111,7 +118,8 @@ def main() -> int:
         "real": {"artists": real.artists, "songs": real.songs.count,
                  "segments": real.segments.count},
         "generated": {"artists": generated.artists, "songs": generated.songs.count,
-                      "segments": generated.segments.count, "seed": args.seed},
+                      "segments": generated.segments.count, "seed": args.seed,
+                      "seconds": seconds},
         "tolerance": args.tolerance,
         "per_segment": per_segment,
         "per_song": per_song,

@@ -23,6 +23,11 @@ from mixer_core.data.generator import (
     generate_stems,
     is_generated_artist,
 )
+from mixer_core.data.generator.arrangement import (
+    BASS_BREAK_PROBABILITY,
+    bass_line,
+    compose,
+)
 from mixer_core.data.generator.style import real_music
 from mixer_core.data.generator.synthesis import VOICES, Notes, render
 from mixer_core.data.statistics import STATISTICS, clip_statistics
@@ -130,13 +135,15 @@ def test_mastering_reaches_the_drawn_tone(seed: int) -> None:
 
 def test_generated_spreads_match_real_music() -> None:
     """48 generated songs spread over the fitted real distribution: every song inside the
-    real range, each statistic's median and interquartile range near the real ones. (The
-    benchmark compares the standard deviations on a larger corpus against the real audio.)"""
+    real range, each statistic's median and interquartile range near the real ones. Two
+    songs from each of 24 artists: about half of a song's tone is its artist's, so few
+    artists would make the sample's median swing with one artist. (The benchmark compares
+    the standard deviations on a larger corpus against the real audio.)"""
     real = real_music().songs
     rows = []
-    for artist in range(12):
+    for artist in range(24):
         style = ArtistStyle.draw(500 + artist)
-        for song in range(4):
+        for song in range(2):
             rows.append(clip_statistics(generate_song(7000 + 10 * artist + song, 4.0, 22050,
                                                       style=style), 22050))  # fmt: skip
     for name in STATISTICS:
@@ -147,6 +154,40 @@ def test_generated_spreads_match_real_music() -> None:
         iqr = np.percentile(values, 75) - np.percentile(values, 25)
         assert 0.6 <= iqr / real.iqr(name) <= 1.6, (name, iqr, real.iqr(name))
         assert abs(np.median(values) - real.value_at(name, 0.0)) <= 0.5 * real.iqr(name), name
+
+
+def test_bass_rests_in_two_bar_breaks_in_some_songs() -> None:
+    """About BASS_BREAK_PROBABILITY of songs drop the bass for two-bar breaks; the bass
+    line has no note in a resting bar and always plays somewhere."""
+    scores = [compose(np.random.default_rng(seed), ArtistStyle.draw(seed), 16.0)
+              for seed in range(300)]  # fmt: skip
+    with_breaks = [score for score in scores if any(score.bass_rests)]
+    assert abs(len(with_breaks) / len(scores) - BASS_BREAK_PROBABILITY) < 0.1
+    for score in with_breaks:
+        rests = np.asarray(score.bass_rests)
+        assert not rests.all() and len(rests) == score.bars
+        assert (rests[0::2][: len(rests[1::2])] == rests[1::2]).all()
+        onsets = bass_line(np.random.default_rng(0), score, sustained=False).onsets
+        bars = np.floor(onsets / score.bar_seconds + 1e-6).astype(int)
+        assert bars.size > 0 and not rests[bars].any()
+
+
+def test_a_bass_break_empties_the_low_band_of_its_bars() -> None:
+    """Rendered: the bars of a break carry far less low-band energy than the bars where the
+    bass plays (a segment-level spread of low_db that real music has)."""
+    for seed in range(200):
+        style = ArtistStyle.draw(seed)
+        score = compose(np.random.default_rng([seed, 0x50_4E_47]), style, 16.0)
+        if any(score.bass_rests):
+            break
+    stems = generate_stems(seed, 16.0, RATE, style)
+    bar = round(score.bar_seconds * RATE)
+    energy = [float(np.sum(stems["bass"][:, b * bar : (b + 1) * bar] ** 2))
+              for b in range(int(16.0 * RATE) // bar)]  # fmt: skip
+    resting = [e for e, rest in zip(energy, score.bass_rests, strict=False) if rest]
+    playing = [e for e, rest in zip(energy, score.bass_rests, strict=False) if not rest]
+    assert resting and playing
+    assert np.median(resting) < 0.05 * np.median(playing)
 
 
 def test_style_tempo_stays_inside_the_configured_range() -> None:

@@ -2,7 +2,10 @@
 
 A song has a tempo, key and mode, a chord progression and sections of four bars; each
 part plays in a share of the sections (the artist's density), so arrangements thin out
-and build up instead of every instrument playing throughout. Chords are held (pads,
+and build up instead of every instrument playing throughout. In some songs the bass also
+rests for two-bar breaks inside its sections: real recordings drop the low band for
+whole passages (a segment's low-band share has a long tail down to -30 dB and below),
+and a model that never hears a bass-less passage takes one for a broken EQ. Chords are held (pads,
 organs, strings) or comped in a rhythm (pianos, plucked strings) depending on the
 voice; the lead repeats a varied four-bar phrase that snaps to the chord tones.
 """
@@ -39,13 +42,16 @@ BASS_LOWEST = 33  # MIDI A1, 55 Hz: bass roots sit in the octave above it
 SECTION_BARS = 4
 PHRASE_SLOTS = 8 * SECTION_BARS
 PARTS: tuple[str, ...] = ("drums", "bass", "chords", "lead")
+BASS_BREAK_PROBABILITY = 0.35  # share of songs whose bass rests in two-bar breaks
+BASS_BREAK_SHARE = (0.25, 0.6)  # range of the share of two-bar spans it rests in
 
 
 @dataclass(frozen=True)
 class Score:
     """Tempo, harmony and arrangement, shared by every part.
 
-    ``plays[part][section]`` says whether the part plays in that section.
+    ``plays[part][section]`` says whether the part plays in that section;
+    ``bass_rests[bar]`` whether the bass rests in that bar even where it plays.
     """
 
     bar_seconds: float
@@ -54,6 +60,7 @@ class Score:
     tonic: int  # MIDI note of the tonic in octave 3
     chords: tuple[int, ...]  # scale degree of each bar's chord root
     plays: dict[str, tuple[bool, ...]]
+    bass_rests: tuple[bool, ...]
 
     def pitch(self, degrees: np.ndarray, octave_offset: int) -> np.ndarray:
         degrees = np.asarray(degrees)
@@ -61,7 +68,19 @@ class Score:
         return self.tonic + 12 * (degrees // 7 + octave_offset) + scale[degrees % 7]
 
     def playing(self, part: str, bar: int) -> bool:
+        if part == "bass" and self.bass_rests[bar]:
+            return False
         return self.plays[part][bar // SECTION_BARS]
+
+
+def _bass_rests(rng: np.random.Generator, bars: int) -> tuple[bool, ...]:
+    """Bars in which the bass rests: two-bar breaks in some songs, never every bar."""
+    if rng.random() >= BASS_BREAK_PROBABILITY:
+        return (False,) * bars
+    share = rng.uniform(*BASS_BREAK_SHARE)
+    spans = rng.random(math.ceil(bars / 2)) < share
+    spans[rng.integers(spans.size)] = False
+    return tuple(bool(rest) for rest in np.repeat(spans, 2)[:bars])
 
 
 def compose(rng: np.random.Generator, style: ArtistStyle, seconds: float) -> Score:
@@ -92,6 +111,7 @@ def compose(rng: np.random.Generator, style: ArtistStyle, seconds: float) -> Sco
         tonic=48 + int(rng.integers(12)),
         chords=tuple(progression[b % len(progression)] for b in range(bars)),
         plays=plays,
+        bass_rests=_bass_rests(rng, bars),
     )
 
 
