@@ -87,6 +87,10 @@ def test_gain_alone_moves_loudness_by_exactly_its_value(song: Path, tmp_path: Pa
     assert change == pytest.approx(-3.0, abs=0.05)
 
 
+@pytest.mark.reliability(
+    case="malformed program given to `mixer apply`",
+    outcome="exit 2, the position and the problem on stderr; no output written",
+)
 def test_malformed_program_exits_2_with_position_and_writes_nothing(
     song: Path, tmp_path: Path
 ) -> None:
@@ -97,6 +101,10 @@ def test_malformed_program_exits_2_with_position_and_writes_nothing(
     assert not out.exists()
 
 
+@pytest.mark.reliability(
+    case="text file named `.wav` given to `mixer apply`",
+    outcome="exit 2, the file named on stderr",
+)
 def test_bad_input_file_is_named(tmp_path: Path) -> None:
     fake = tmp_path / "notes.wav"
     fake.write_text("not audio")
@@ -104,6 +112,10 @@ def test_bad_input_file_is_named(tmp_path: Path) -> None:
     assert result.returncode == 2 and str(fake) in result.stderr
 
 
+@pytest.mark.reliability(
+    case="`mixer apply` told to write over its input",
+    outcome="exit 2, refused; the input unchanged byte for byte",
+)
 def test_output_may_not_overwrite_input(song: Path, tmp_path: Path) -> None:
     copy = tmp_path / "copy.wav"
     shutil.copy(song, copy)

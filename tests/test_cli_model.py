@@ -101,6 +101,10 @@ def test_mix_with_folder_and_registry_alias(workspace, tmp_path: Path) -> None:
         assert np.abs(audio).max() < 1.0 and not np.allclose(audio, source, atol=1e-3)
 
 
+@pytest.mark.reliability(
+    case="`mixer mix` with a model folder that does not exist",
+    outcome="exit 2, the folder named on stderr",
+)
 def test_mix_names_a_missing_model(workspace, tmp_path: Path) -> None:
     root, _config, env, _ = workspace
     song = sorted((root / "raw").glob("*/*.wav"))[0]
@@ -150,6 +154,11 @@ def test_evaluate_on_a_folder_prints_json_with_all_baselines(workspace, source: 
     assert {"prompt", "target", "prediction", "d_model", "d_noop"} <= set(table.columns)
 
 
+@pytest.mark.reliability(
+    case="`mixer evaluate` with a missing data folder, unknown alias, bad model URI, "
+    "missing model folder or no MLflow store",
+    outcome="exit 2, the input named on stderr; no traceback; no store created",
+)
 def test_evaluate_names_bad_input_with_exit_code_2(workspace, tmp_path: Path) -> None:
     root, config, env, _ = workspace
     raw = str(root / "raw")

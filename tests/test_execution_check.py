@@ -32,6 +32,10 @@ def _stated(calls: list[ToolCall]) -> list[WrittenValue]:
     return [WrittenValue("", s.value, 0.0, "stated", 0) for s in value_spans(format(calls))]
 
 
+@pytest.mark.reliability(
+    case="digital silence (or near silence) given to the model",
+    outcome="the empty program, with a note that the input is silent (no +24 dB)",
+)
 def test_silence_gets_the_identity_program() -> None:
     silence = np.zeros((2, RATE), dtype=np.float32)
     calls = parse("apply_eq(high_gain=20.1) change_volume(db=24.0)")

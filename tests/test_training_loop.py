@@ -126,6 +126,10 @@ def test_validation_uses_the_val_split_and_training_never_sees_test(
     assert seen[False] and seen[False] <= ids["val"]
 
 
+@pytest.mark.reliability(
+    case="non-finite loss or gradients during training",
+    outcome="isolated steps skipped and counted; a run of them stops training with the step named",
+)
 def test_nan_guard_skips_isolated_steps_and_stops_on_a_run(data, tmp_path: Path) -> None:
     processed, table = data
     cfg = tiny_training_config()
