@@ -16,8 +16,10 @@ from mixer_core.language.grammar import ToolCall, parse, value_spans
 from mixer_core.language.grammar import format as format_program
 from mixer_core.language.prefix import CanonicalPrefix
 from mixer_core.language.registry import TOOLS
+from mixer_core.language.stated import read_numbers
 from mixer_core.model import MixerModel
 from mixer_core.model.constrained import TokenTexts, _Beam, _force, _step
+from mixer_core.model.generation import each_tool_once
 from mixer_core.model.tokenizer import build_domain_tokenizer
 from tests.test_model import RATE, TINY_MISTRAL, noise_audio, tiny_config
 
@@ -173,6 +175,41 @@ def test_step_skips_special_tokens_and_premature_eos():
     beam = _Beam(ids=[], text="change_volume(db=2")
     assert _step(beam, order, vocab) == ids("4")
     assert _step(_Beam(ids=[], text="change_volume(db=24"), order, vocab) is None
+
+
+def test_a_refused_text_passes_to_the_next_best_token():
+    tokenizer = build_domain_tokenizer()
+    vocab = TokenTexts(tokenizer, tokenizer.eos_token_id, by_piece=True)
+    ids = tokenizer.convert_tokens_to_ids
+    text = "compress(threshold_db=-20.0, ratio=2.0) "
+    order = [ids("compress("), ids("high_pass("), ids("low_pass(")]
+    beam = _Beam(ids=[], text=text)
+    assert _step(beam, order, vocab, lambda t: not t.endswith("compress(")) == ids("high_pass(")
+    assert beam.text == text + "high_pass("
+    assert _step(_Beam(ids=[], text=text), order, vocab, lambda t: False) is None
+
+
+def test_each_tool_once_only_where_the_prompt_states_numbers():
+    allowed = each_tool_once([read_numbers("compress it at 2:1, then high-pass at 233 Hz"),
+                              read_numbers("Restore the original sound.")])  # fmt: skip
+    program = "compress(threshold_db=-20.0, ratio=2.0) "
+    assert not allowed(0, program + "compress(")
+    assert allowed(0, program + "high_pass(") and allowed(0, program + "high_pass(freq=2")
+    assert allowed(1, "apply_eq(low_gain=12.0, low_freq=146.0) apply_eq(")
+
+
+@settings(
+    max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(seed=st.integers(0, 10_000))
+def test_a_stated_instruction_never_names_a_tool_twice_whatever_the_weights(model, seed):
+    """Random weights (peaky logits) write arbitrary programs; with numbers in the prompt
+    no tool appears twice, and every program still parses."""
+    randomise(model, seed, 2.0)
+    prompts = ["Compress it at 3:1 and cut the highs by 2 dB.", "Turn it up by 4.4 dB."]
+    for program in model.generate_programs(noise_audio(2, seed=seed), RATE, prompts):
+        names = [call.name for call in parse(program)]
+        assert len(names) == len(set(names)), program
 
 
 @settings(max_examples=60, deadline=None)

@@ -12,12 +12,17 @@ With a :data:`ValueWriter` (the value head), a text that ends where a value star
 step as if the decoder had chosen them. The writer returns canonical grid values, so
 validity still holds; should a tokenizer not reproduce the value's text exactly, the
 beam falls back to choosing the digits itself.
+
+An optional :data:`TextFilter` can refuse texts the grammar allows (the caller's policy,
+e.g. no tool twice in an instruction): a refused token is passed over like an invalid
+one, so the decoder takes its next-best allowed choice.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import partial
 
 import torch
 from transformers import PreTrainedTokenizerBase
@@ -29,6 +34,8 @@ from mixer_core.model.slots import SLOT_INDEX
 # (hidden states (n, H) at the open values, their batch rows, their value slots, the
 # texts written so far) -> the values' texts
 ValueWriter = Callable[[torch.Tensor, list[int], list[int], list[str]], list[str]]
+# (batch row, the text a candidate token would make) -> whether the text may be written
+TextFilter = Callable[[int, str], bool]
 
 
 class TokenTexts:
@@ -82,7 +89,13 @@ def _ranking(
     return torch.argsort(scores, dim=-1, descending=True).tolist()
 
 
-def _step(beam: _Beam, order: list[int], vocab: TokenTexts) -> int | None:
+def _any_text(text: str) -> bool:
+    return True
+
+
+def _step(
+    beam: _Beam, order: list[int], vocab: TokenTexts, allowed: Callable[[str], bool] = _any_text
+) -> int | None:
     """The first allowed token in ``order`` (updating ``beam``); ``None`` if there is none."""
     complete = CanonicalPrefix.check(beam.text)[1]
     for token in order:
@@ -92,7 +105,7 @@ def _step(beam: _Beam, order: list[int], vocab: TokenTexts) -> int | None:
                 return token
             continue
         extended = vocab.extend(beam.ids, beam.text, token)
-        if extended is not None and CanonicalPrefix.check(extended)[0]:
+        if extended is not None and CanonicalPrefix.check(extended)[0] and allowed(extended):
             beam.ids.append(token)
             beam.text = extended
             return token
@@ -158,10 +171,12 @@ def constrained_generate(
     generator: torch.Generator | None = None,
     values: ValueWriter | None = None,
     lead_mask: torch.Tensor | None = None,
+    text_filter: TextFilter | None = None,
 ) -> list[str]:
     """Programs after the lead embeddings (B, P, H); greedy unless ``temperature``.
 
     ``lead_mask`` (B, P) marks padding in the lead (0); none means all of it is real.
+    ``text_filter`` refuses texts per row on top of the grammar.
     A program still open after ``max_new_tokens`` is cut back to its longest complete
     prefix, so the guarantee holds at any length limit.
     """
@@ -182,13 +197,14 @@ def constrained_generate(
             _write_values(beams, out.hidden_states[-1][:, -1], values, vocab)
         orders = _ranking(out.logits[:, -1], temperature, generator)
         next_tokens = []
-        for beam, order in zip(beams, orders, strict=True):
+        for row, (beam, order) in enumerate(zip(beams, orders, strict=True)):
             if beam.done:
                 token = None
             elif beam.forced:
                 token = _take_forced(beam, vocab)
             else:
-                token = _step(beam, order, vocab)
+                allowed = _any_text if text_filter is None else partial(text_filter, row)
+                token = _step(beam, order, vocab, allowed)
             if token is None:
                 beam.done = True
                 token = decoder.pad_id

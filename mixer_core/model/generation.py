@@ -6,10 +6,18 @@ states it, else estimated), a call whose stated number only a rival tool's range
 becomes that tool (``rivals``: "above 7.9 kHz" is a low-pass), and the finished program
 is run on the input and revised when unsafe (``execution_check``). What the check and the
 value head changed is kept as notes, which ``mixer mix`` prints.
+
+A prompt that states numbers is an instruction, and an instruction names each tool once
+(no recipe ever repeats a tool; "compress it at 2:1, then high-pass it at 233 Hz" is one
+compressor and one filter). So for those prompts the decoder may not open a tool it has
+already written: it takes its next-best tool instead of a second compressor. Blind fixes
+state no numbers and may repeat ``apply_eq`` (a filter's undo beside the band
+correction).
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -18,8 +26,8 @@ import torch
 
 from mixer_core.language.grammar import format as format_program
 from mixer_core.language.grammar import parse
-from mixer_core.language.stated import read_numbers
-from mixer_core.model.constrained import constrained_generate
+from mixer_core.language.stated import StatedNumber, read_numbers
+from mixer_core.model.constrained import TextFilter, constrained_generate
 from mixer_core.model.execution import executing_value_writer
 from mixer_core.model.execution_check import check_program
 from mixer_core.model.features import fft_resample
@@ -28,6 +36,23 @@ from mixer_core.model.value_head import WrittenValue
 
 if TYPE_CHECKING:
     from mixer_core.model.mixer_model import MixerModel
+
+
+_OPENED_TOOL = re.compile(r"(\w+)\($")
+_TOOL = re.compile(r"(\w+)\(")
+
+
+def each_tool_once(stated: Sequence[Sequence[StatedNumber]]) -> TextFilter:
+    """Refuses, for the rows whose prompt states numbers, a text that opens a tool it
+    already holds."""
+
+    def allowed(row: int, text: str) -> bool:
+        opened = _OPENED_TOOL.search(text)
+        if not stated[row] or opened is None:
+            return True
+        return opened.group(1) not in _TOOL.findall(text, 0, opened.start())
+
+    return allowed
 
 
 @dataclass
@@ -95,6 +120,7 @@ def generate(
             temperature=temperature,
             generator=generator,
             values=writer,
+            text_filter=each_tool_once(stated),
         )
     generations = []
     for row, text in enumerate(texts):
