@@ -2,18 +2,25 @@
 
 Pydantic models with ``extra="forbid"`` so that a typo is an error, and every field
 carries a description, which is the key's documentation (``mixer config --docs``
-prints them). ``load_config`` reports problems by key path, e.g.
-``augmentation.tools.apply_eq.params.low_gain``.
+prints them). ``load_config`` reports every problem as a :class:`ConfigError` naming
+the file and the key path, e.g. ``augmentation.tools.apply_eq.params.low_gain``, or
+the line and column for a file that is not YAML at all: a user never sees a raw
+pydantic, PyYAML or decoding error.
+
+The module is over 400 lines because it is the one schema: every section with its
+keys and their documentation side by side, and the reader that names their paths.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import yaml
 from pydantic import (
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Field,
     ValidationError,
@@ -27,7 +34,60 @@ DEFAULT_CONFIG_PATH = Path(__file__).resolve().parent.parent / "config" / "mixer
 
 
 class ConfigError(ValueError):
-    """A configuration file that cannot be used; the message names the file and key path."""
+    """A configuration file that cannot be used; the message names the file and key path.
+
+    ``problems`` holds each ``(key path, problem)`` found, so callers and tests can
+    read where a problem is without parsing the message.
+    """
+
+    def __init__(self, message: str, problems: Sequence[tuple[str, str]] = ()) -> None:
+        super().__init__(message)
+        self.problems = list(problems)
+
+
+class KeyProblem(ValueError):
+    """Raised by a validator about a key below the one it validates (``tools.warp``).
+
+    Pydantic places a validator's error at the validated model or field; ``key`` is
+    the rest of the path, which :func:`parse_config` appends so the message names it.
+    """
+
+    def __init__(self, key: str, problem: str) -> None:
+        super().__init__(f"{key}: {problem}")
+        self.key = key
+        self.problem = problem
+
+
+def _check_plain(value: Any, key: str, inside: tuple[int, ...]) -> None:
+    if isinstance(value, dict | list):
+        if id(value) in inside:
+            raise KeyProblem(key, "refers to itself (a YAML alias inside its own anchor)")
+        inside = (*inside, id(value))
+        items = value.items() if isinstance(value, dict) else enumerate(value)
+        for name, item in items:
+            if isinstance(value, dict) and not isinstance(name, str):
+                raise KeyProblem(f"{key}.{name}", "keys must be strings")
+            _check_plain(item, f"{key}.{name}", inside)
+    elif value is not None and not isinstance(value, bool | int | float | str):
+        raise KeyProblem(
+            key,
+            f"{type(value).__name__} is not plain data (use numbers, strings, true/false, "
+            "null, lists and mappings)",
+        )
+
+
+def _plain_kwargs(value: Any) -> Any:
+    """Component keyword arguments are saved with a model as JSON, so only JSON's
+    kinds of value are accepted: a YAML date, ``!!binary`` or a self-referring alias
+    would pass loading and fail when the trained model is written, hours later.
+    Runs before pydantic copies the mapping, so an alias back to it is still seen."""
+    if isinstance(value, dict):
+        for name, item in value.items():
+            _check_plain(item, str(name), (id(value),))
+    return value
+
+
+PlainKwargs = Annotated[dict[str, Any], BeforeValidator(_plain_kwargs)]
 
 
 class _Section(BaseModel):
@@ -147,7 +207,7 @@ class AudioEncoderConfig(_Section):
     path: str | None = _f(
         None, "local folder of a CLAP checkpoint (ClapModel or ClapAudioModel); null = small"
     )
-    small: dict[str, Any] = _f(
+    small: PlainKwargs = _f(
         {
             "num_mel_bins": 64,
             "spec_size": 128,
@@ -169,7 +229,7 @@ class DecoderConfig(_Section):
     path: str | None = _f(
         None, "local folder of a Mistral-family causal LM with its tokenizer; null = small"
     )
-    small: dict[str, Any] = _f(
+    small: PlainKwargs = _f(
         {
             "hidden_size": 256,
             "intermediate_size": 512,
@@ -314,18 +374,19 @@ class AugmentationConfig(_Section):
         for name, spec in self.tools.items():
             tool = REGISTRY.get(name)
             if tool is None:
-                raise ValueError(f"tools.{name}: unknown tool (known: {', '.join(REGISTRY)})")
+                raise KeyProblem(f"tools.{name}", f"unknown tool (known: {', '.join(REGISTRY)})")
             for pname, (low, high) in spec.params.items():
                 param = tool.param(pname)
                 if param is None:
-                    raise ValueError(f"tools.{name}.params.{pname}: unknown parameter")
+                    raise KeyProblem(f"tools.{name}.params.{pname}", "unknown parameter")
                 if not (param.low <= low <= high <= param.high):
-                    raise ValueError(
-                        f"tools.{name}.params.{pname}: [{low}, {high}] must be ordered and "
-                        f"inside the tool's range [{param.low}, {param.high}]"
+                    raise KeyProblem(
+                        f"tools.{name}.params.{pname}",
+                        f"[{low}, {high}] must be ordered and inside the tool's range "
+                        f"[{param.low}, {param.high}]",
                     )
         if not any(spec.probability > 0 for spec in self.tools.values()):
-            raise ValueError("tools: at least one tool needs a probability above 0")
+            raise KeyProblem("tools", "at least one tool needs a probability above 0")
         return self
 
 
@@ -337,31 +398,147 @@ class Config(_Section):
     augmentation: AugmentationConfig = _f(..., "on-the-fly distortions and prompts")
 
 
-def _key_path(loc: tuple[Any, ...]) -> str:
-    return ".".join(str(part) for part in loc if not str(part).startswith("function-"))
+def _problem(error: Any) -> tuple[str, str]:
+    """(key path, message) of one pydantic error, with a validator's own words."""
+    path = [str(part) for part in error["loc"] if not str(part).startswith("function-")]
+    cause = error.get("ctx", {}).get("error")
+    if isinstance(cause, KeyProblem):
+        return ".".join([*path, cause.key]), cause.problem
+    message = str(cause) if isinstance(cause, ValueError) else error["msg"]
+    return ".".join(path) or "(top level)", message
 
 
 def parse_config(data: dict[str, Any], source: str = "<config>") -> Config:
+    """Validate already-read sections; problems become one :class:`ConfigError`."""
     try:
         return Config.model_validate(data)
     except ValidationError as exc:
-        problems = "; ".join(f"{_key_path(e['loc'])}: {e['msg']}" for e in exc.errors())
-        raise ConfigError(f"{source}: {problems}") from None
+        problems = [_problem(error) for error in exc.errors()]
+        text = "; ".join(f"{key}: {message}" for key, message in problems)
+        raise ConfigError(f"{source}: {text}", problems) from None
+
+
+_MAX_DEPTH = 64
+
+
+class _Loader(yaml.SafeLoader):
+    """PyYAML's safe loader with every failure placed at a line and column.
+
+    Its constructors raise bare ``ValueError``/``KeyError``/... for values the resolver
+    or an explicit tag let through (``2020-13-01`` read as a date, ``!!int x``), its
+    composer recurses until Python's stack runs out on deep nesting, and it keeps the
+    last of two equal keys without a word, which hides a typo's twin.
+    """
+
+    def __init__(self, stream: str) -> None:
+        super().__init__(stream)
+        self._depth = 0
+
+    def compose_node(self, parent: Any, index: Any) -> Any:
+        self._depth += 1
+        try:
+            if self._depth > _MAX_DEPTH:
+                raise yaml.composer.ComposerError(
+                    None,
+                    None,
+                    f"nested more than {_MAX_DEPTH} levels deep",
+                    self.peek_event().start_mark,
+                )
+            return super().compose_node(parent, index)
+        finally:
+            self._depth -= 1
+
+    def construct_object(self, node: yaml.Node, deep: bool = False) -> Any:
+        try:
+            return super().construct_object(node, deep)
+        except yaml.YAMLError:
+            raise
+        except (ValueError, TypeError, KeyError, AttributeError, OverflowError) as exc:
+            kind = node.tag.rsplit(":", 1)[-1]
+            value = f" {node.value!r}" if isinstance(node, yaml.ScalarNode) else ""
+            reason = f" ({exc})" if type(exc) is ValueError else ""
+            raise yaml.constructor.ConstructorError(
+                None, None, f"cannot read{value} as {kind}{reason}", node.start_mark
+            ) from None
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> Any:
+        first: dict[str, yaml.Mark] = {}
+        for key_node, _value in node.value:
+            if isinstance(key_node, yaml.ScalarNode) and key_node.tag == "tag:yaml.org,2002:str":
+                if key_node.value in first:
+                    line = first[key_node.value].line + 1
+                    raise yaml.constructor.ConstructorError(
+                        None,
+                        None,
+                        f"key {key_node.value!r} written twice (first at line {line})",
+                        key_node.start_mark,
+                    )
+                first[key_node.value] = key_node.start_mark
+        return super().construct_mapping(node, deep)
+
+
+def _line_column(before: str) -> str:
+    """Where the character after the text ``before`` sits, as editors count."""
+    lines = before.split("\n")
+    return f"line {len(lines)}, column {len(lines[-1]) + 1}"
+
+
+def _yaml_problem(exc: yaml.YAMLError, text: str) -> str:
+    if isinstance(exc, yaml.MarkedYAMLError):
+        mark = exc.problem_mark or exc.context_mark
+        problem = exc.problem or exc.context or "unreadable"
+        context = f" ({exc.context})" if exc.problem and exc.context else ""
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        return f"not valid YAML{where}: {problem}{context}"
+    if isinstance(exc, yaml.reader.ReaderError):
+        return (
+            f"not valid YAML at {_line_column(text[: exc.position])}: character "
+            f"U+{exc.character:04X} is not allowed ({exc.reason})"
+        )
+    return f"not valid YAML: {exc}"
+
+
+def _read(path: Path) -> Any:
+    """The YAML document at ``path``; every way of failing is a :class:`ConfigError`."""
+    try:
+        raw = path.read_bytes()
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: no such configuration file") from None
+    except IsADirectoryError:
+        raise ConfigError(f"{path}: is a directory, not a configuration file") from None
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot be read ({exc.strerror or exc})") from None
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ConfigError(
+            f"{path}: not UTF-8 text at {_line_column(raw[: exc.start].decode('utf-8'))} "
+            f"(byte 0x{raw[exc.start]:02X})"
+        ) from None
+    try:
+        return yaml.load(text, Loader=_Loader)
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path}: {_yaml_problem(exc, text)}") from None
 
 
 def load_config(path: str | Path | None = None, overrides: dict[str, Any] | None = None) -> Config:
-    """Read and validate a YAML config; ``overrides`` are merged per section first."""
+    """Read and validate a YAML config; ``overrides`` are merged per section first.
+
+    A section the file writes as something other than a mapping is left as it is, so
+    validation names it instead of the merge failing.
+    """
     path = Path(path) if path else DEFAULT_CONFIG_PATH
-    try:
-        data = yaml.safe_load(path.read_text()) or {}
-    except FileNotFoundError:
-        raise ConfigError(f"{path}: no such configuration file") from None
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"{path}: not valid YAML ({exc})") from None
+    data = _read(path)
+    if data is None:
+        data = {}
     if not isinstance(data, dict):
-        raise ConfigError(f"{path}: expected a mapping of sections at the top level")
+        raise ConfigError(
+            f"{path}: expected a mapping of sections at the top level, found {type(data).__name__}"
+        )
     for section, values in (overrides or {}).items():
-        data[section] = {**(data.get(section) or {}), **values}
+        current = data.get(section)
+        if current is None or isinstance(current, dict):
+            data[section] = {**(current or {}), **values}
     return parse_config(data, str(path))
 
 

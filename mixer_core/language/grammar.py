@@ -17,18 +17,39 @@ from decimal import Decimal
 
 from mixer_core.language.registry import REGISTRY, Param, Tool
 
+_EXCERPT = 72  # characters of the program shown above the caret
+
+
+def _excerpt(text: str, position: int) -> tuple[str, int]:
+    """The part of ``text`` around ``position`` as one printable line, and the caret's
+    column in it: newlines and tabs would move the caret off the problem, control
+    characters would reach the terminal, and a long program would bury the message."""
+    start = max(0, min(position - _EXCERPT // 2, len(text) - _EXCERPT))
+    end = min(len(text), start + _EXCERPT)
+    shown = "".join(" " if c.isspace() else c if c.isprintable() else "?" for c in text[start:end])
+    before = "..." if start > 0 else ""
+    after = "..." if end < len(text) else ""
+    return before + shown + after, len(before) + position - start
+
+
+def _shorten(token: str, limit: int = 40) -> str:
+    """``token`` for a message, cut when a pasted run of digits or letters is long."""
+    return token if len(token) <= limit else token[: limit - 3] + "..."
+
 
 class InstructionError(ValueError):
     """A program that does not parse or breaks the registry's rules.
 
-    ``position`` is the 0-based character offset of the problem in ``text``.
+    ``position`` is the 0-based character offset of the problem in ``text``
+    (``0 <= position <= len(text)``); ``problem`` is the message without it.
     """
 
     def __init__(self, message: str, text: str, position: int) -> None:
         self.problem = message
         self.text = text
         self.position = position
-        super().__init__(f"at position {position}: {message}\n  {text}\n  {' ' * position}^")
+        shown, caret = _excerpt(text, position)
+        super().__init__(f"at position {position}: {message}\n  {shown}\n  {' ' * caret}^")
 
 
 @dataclass(frozen=True)
@@ -153,11 +174,11 @@ class _Parser:
         tool = REGISTRY.get(name)
         if tool is None:
             raise self.error(
-                f"unknown tool {name!r}; expected one of: {', '.join(REGISTRY)}", start
+                f"unknown tool {_shorten(name)!r}; expected one of: {', '.join(REGISTRY)}", start
             )
         self.skip_space()
         if self.peek() != "(":
-            raise self.error(f"expected '(' after {name!r}, found {self.describe_here()}")
+            raise self.error(f"expected '(' after {_shorten(name)!r}, found {self.describe_here()}")
         open_at = self.pos
         self.pos += 1
         args: dict[str, float] = {}
@@ -192,13 +213,14 @@ class _Parser:
         if param is None:
             names = ", ".join(p.name for p in tool.params)
             raise self.error(
-                f"unknown parameter {key!r} for {tool.name}; expected one of: {names}", start
+                f"unknown parameter {_shorten(key)!r} for {tool.name}; expected one of: {names}",
+                start,
             )
         if key in seen:
             raise self.error(f"repeated parameter {key!r} for {tool.name}", start)
         self.skip_space()
         if self.peek() != "=":
-            raise self.error(f"expected '=' after {key!r}, found {self.describe_here()}")
+            raise self.error(f"expected '=' after {_shorten(key)!r}, found {self.describe_here()}")
         self.pos += 1
         self.skip_space()
         return key, self.number(tool, param)
@@ -215,12 +237,12 @@ class _Parser:
             )
         token = match.group()
         if not _NUMBER.fullmatch(token):
-            raise self.error(f"bad number {token!r} for {tool.name}.{param.name}", start)
+            raise self.error(f"bad number {_shorten(token)!r} for {tool.name}.{param.name}", start)
         self.pos = match.end()
         value = float(token)
         if not param.contains(value):
             raise self.error(
-                f"{tool.name}.{param.name}={token} is out of range "
+                f"{tool.name}.{param.name}={_shorten(token)} is out of range "
                 f"[{param.low}, {param.high}] {param.unit}".rstrip(),
                 start,
             )
@@ -230,9 +252,17 @@ class _Parser:
         return value
 
 
+def _text(program: object) -> str:
+    """A program read from a table cell may be ``None`` or NaN; that is a bad program
+    (an :class:`InstructionError` a check can report), not a crash in the parser."""
+    if not isinstance(program, str):
+        raise InstructionError(f"a program is text, not {type(program).__name__}", "", 0)
+    return program
+
+
 def parse(text: str) -> list[ToolCall]:
     """Parse a program; raises :class:`InstructionError` naming the position and problem."""
-    return _Parser(text).program()
+    return _Parser(_text(text)).program()
 
 
 def value_spans(text: str) -> list[ValueSpan]:
@@ -241,6 +271,6 @@ def value_spans(text: str) -> list[ValueSpan]:
     The value head learns from these (the token before ``start`` predicts the value);
     raises :class:`InstructionError` as :func:`parse` does.
     """
-    parser = _Parser(text)
+    parser = _Parser(_text(text))
     parser.program()
     return parser.values
