@@ -16,6 +16,7 @@ from assets.segments import segments
 from mixer_core.config import Config
 from mixer_core.data.augmentation import sample_recipes
 from mixer_core.data.splits import assign_split, assign_split_by_artist, resolve_splits
+from mixer_core.data.tables import StageTableError, read_stage_table
 from pipelines.partitions import artist_partitions
 from pipelines.resources import MixerConfigResource, PathsResource, write_parquet_atomic
 
@@ -46,11 +47,15 @@ def _corpus_splits(
     what training and evaluation will resolve the split on (by artist once there are
     enough artists), shown here so the UI tells where this artist's songs will go."""
     others = set(context.instance.get_materialized_partitions(context.assets_def.key)) - {artist}
-    frames = [manifest[["artist", "song", "split"]]]
+    columns = ["artist", "song", "split"]
+    frames = [manifest[columns]]
     for other in sorted(others):
         path = paths.manifest_path(other)
         if path.is_file():
-            frames.append(pd.read_parquet(path, columns=["artist", "song", "split"]))
+            try:
+                frames.append(read_stage_table(path, "augmentation_manifest", other, columns))
+            except StageTableError as exc:
+                context.log.warning(f"{exc}; left out of the corpus split shown here")
     return pd.concat(frames, ignore_index=True).drop_duplicates()
 
 
@@ -62,7 +67,10 @@ def read_artist_index(paths: PathsResource, artist: str) -> pd.DataFrame:
                 f"{path}: no segment index for artist '{artist}'; materialize segments first"
             )
         )
-    return pd.read_parquet(path)
+    try:
+        return read_stage_table(path, "segments", artist)
+    except StageTableError as exc:
+        raise Failure(description=str(exc)) from exc
 
 
 @asset(

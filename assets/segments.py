@@ -14,6 +14,7 @@ from dagster import AssetExecutionContext, Failure, MaterializeResult, MetadataV
 from assets.metadata import histogram_markdown, markdown_table
 from assets.raw_audio import raw_audio, readable_songs
 from mixer_core.data.segmenting import write_artist_segments
+from mixer_core.data.tables import StageTableError, read_stage_table
 from mixer_core.progress import throttled
 from pipelines.partitions import artist_partitions
 from pipelines.resources import MixerConfigResource, PathsResource
@@ -25,7 +26,10 @@ def read_inventory(paths: PathsResource, artist: str) -> pd.DataFrame:
         raise Failure(
             description=f"{path}: no inventory for artist '{artist}'; materialize raw_audio first"
         )
-    return pd.read_parquet(path)
+    try:
+        return read_stage_table(path, "raw_audio", artist)
+    except StageTableError as exc:
+        raise Failure(description=str(exc)) from exc
 
 
 @asset(

@@ -7,8 +7,10 @@ Then it writes the combined recipes table (every artist's manifest joined with t
 segment index) to the dataset file.
 
 One artist failing (no readable song, a failed check) is reported in the
-``IngestReport`` and does not stop the others. ``limit`` keeps at most N readable songs
-per artist, the first in file-name order; the rest appear as skipped in the inventory.
+``IngestReport`` and does not stop the others; so is a dataset file that cannot be
+built (e.g. another artist's truncated index or manifest, named with the asset that
+rewrites it). ``limit`` keeps at most N readable songs per artist, the first in
+file-name order; the rest appear as skipped in the inventory.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from tqdm import tqdm
 
 from assets import DATA_ASSETS, DATA_CHECKS
 from assets.raw_audio import folder_entries, is_song_file
+from mixer_core.data.tables import StageTableError
 from mixer_core.training.data import DatasetError, load_training_table, write_dataset_file
 from pipelines.partitions import ARTIST_PARTITIONS_NAME, is_artist_name
 from pipelines.resources import MixerConfigResource, PathsResource
@@ -217,7 +220,7 @@ def ingest(
 
     try:
         table = load_training_table(processed_dir)
-    except DatasetError as exc:
+    except (DatasetError, StageTableError) as exc:
         return IngestReport(outcomes, None, dataset_error=str(exc), skipped_folders=passed_over)
     write_dataset_file(table, dataset_file)
     return IngestReport(outcomes, dataset_file, len(table), skipped_folders=passed_over)

@@ -16,7 +16,9 @@ a file that was only touched hashes the same and triggers nothing. For an artist
 cursor has never seen (first tick, or after a cursor reset) the fingerprint is compared
 with the sha256 column of the artist's ``raw_audio`` inventory, so folders already
 ingested (e.g. by ``mixer ingest``, whose ``--limit`` is thereby respected) do not run
-again. Hashing stops after ``SCAN_BUDGET_S`` seconds in one tick and resumes on the next,
+again; an inventory that cannot be read (truncated, overwritten) gets a run, which
+writes it again. Evaluating a tick twice on the same tree requests nothing the second
+time. Hashing stops after ``SCAN_BUDGET_S`` seconds in one tick and resumes on the next,
 so a first scan of a large library never hits the sensor timeout. A removed artist folder
 is dropped from the cursor; its partition and processed files are kept.
 
@@ -32,7 +34,6 @@ import os
 import time
 from pathlib import Path
 
-import pandas as pd
 from dagster import (
     DefaultSensorStatus,
     RunRequest,
@@ -42,6 +43,7 @@ from dagster import (
 )
 
 from assets.raw_audio import file_sha256, folder_entries, has_song_suffix, is_song_file
+from mixer_core.data.tables import StageTableError, read_stage_table
 from pipelines.jobs import ingest_job
 from pipelines.partitions import ARTIST_PARTITIONS_NAME, artist_partitions, is_artist_name
 from pipelines.resources import PathsResource
@@ -88,11 +90,15 @@ def fingerprint(shas: dict[str, str]) -> str:
 
 
 def inventory_fingerprint(paths: PathsResource, artist: str) -> str | None:
-    """The fingerprint of the songs the last ``raw_audio`` run of ``artist`` saw, if any."""
+    """The fingerprint of the songs the last ``raw_audio`` run of ``artist`` saw, if any.
+
+    An inventory that cannot be read is a ``StageTableError``: the sensor then requests a
+    run, whose ``raw_audio`` writes the inventory again.
+    """
     path = paths.inventory_path(artist)
     if not path.is_file():
         return None
-    inventory = pd.read_parquet(path, columns=["file", "sha256"])
+    inventory = read_stage_table(path, "raw_audio", artist, ["file", "sha256"])
     songs = inventory[inventory["file"].map(has_song_suffix)]
     if songs["sha256"].isna().any():
         return None
@@ -149,9 +155,15 @@ def artist_folder_sensor(context: SensorEvaluationContext, paths: PathsResource)
         is_new = artist not in known
         if is_new:
             new_artists.append(artist)
-        last = before["fingerprint"] if before else inventory_fingerprint(paths, artist)
+        reason = "new artist" if is_new else "songs changed"
+        try:
+            last = before["fingerprint"] if before else inventory_fingerprint(paths, artist)
+        except StageTableError as exc:
+            context.log.warning(str(exc))
+            last = None
+            if not is_new:
+                reason = "inventory unreadable"
         if is_new or current != last:
-            reason = "new artist" if is_new else "songs changed"
             context.log.info(f"{artist}: {reason}, requesting an ingest run")
             run_requests.append(
                 RunRequest(

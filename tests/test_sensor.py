@@ -70,6 +70,10 @@ def test_new_artists_get_a_partition_and_a_run(harness: SensorHarness, artists: 
     assert harness.instance.get_dynamic_partitions(ARTIST_PARTITIONS_NAME) == artists
 
 
+@pytest.mark.reliability(
+    case="the artist folder sensor evaluated twice on the same folders",
+    outcome="the second tick requests no run and adds no partition (skipped, with the reason)",
+)
 def test_unchanged_tree_requests_nothing(harness: SensorHarness) -> None:
     harness.tick()
     again = harness.tick()

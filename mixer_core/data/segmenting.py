@@ -1,10 +1,11 @@
 """Cutting songs into fixed-length segments and keeping one parquet index per artist.
 
 Segments are what every later stage reads, so an artist's folder is replaced as a
-whole: a new version is built in a staging folder beside it and swapped in with
-renames. A crash mid-way leaves the previous folder (audio and index) as it was,
-and re-segmenting one artist never touches another's files. Only one song's audio
-is held in memory at a time.
+whole: a new version is built in a staging folder beside it and swapped in at once
+(``mixer_core.data.atomic``). A crash or a kill mid-way leaves the previous folder
+(audio and index) as it was, two runs of one artist at once queue on a lock and the
+later one's version wins whole, and re-segmenting one artist never touches another's
+files. Only one song's audio is held in memory at a time.
 """
 
 from __future__ import annotations
@@ -20,6 +21,8 @@ import pandas as pd
 from mixer_core.audio.io import read_audio, write_audio
 from mixer_core.audio.loudness import integrated_lufs, peak_dbfs, rms_dbfs
 from mixer_core.config import DataConfig
+from mixer_core.data.atomic import exclusive_lock, recover, replace_folder
+from mixer_core.data.tables import read_stage_table
 
 SEGMENT_COLUMNS: list[str] = [
     "segment_id",
@@ -52,6 +55,7 @@ SEGMENT_DTYPES: dict[str, str] = {
 INDEX_NAME = "segments.parquet"
 _STAGING_SUFFIX = ".staging"
 _OLD_SUFFIX = ".old"
+_LOCK_SUFFIX = ".lock"
 
 
 def iter_segments(
@@ -161,17 +165,6 @@ def _check_name(kind: str, name: str) -> None:
         )
 
 
-def _recover(target: Path, staging: Path, old: Path) -> None:
-    """Undo what an interrupted run left: a staging folder, or a swap cut in half."""
-    if staging.exists():
-        shutil.rmtree(staging)
-    if old.exists():
-        if target.exists():
-            shutil.rmtree(old)
-        else:
-            os.rename(old, target)
-
-
 def write_artist_segments(
     songs: Sequence[tuple[str, Path]],
     artist: str,
@@ -182,11 +175,12 @@ def write_artist_segments(
     """Segment every ``(song, path)`` of one artist and replace ``processed_dir/<artist>``.
 
     The new folder, index (``segments.parquet``) included, is built as
-    ``processed_dir/.<artist>.staging`` and swapped in by renames; on any error the
-    staging folder is removed and the previous folder is left as it was. Runs for the
-    same artist must not overlap (one Dagster partition run at a time). ``progress``
-    is called with (songs done, songs total). An artist without any segment gets an
-    empty index and folder; the caller decides whether that is an error.
+    ``processed_dir/.<artist>.staging`` and swapped in at once; on any error the
+    staging folder is removed and the previous folder is left as it was. A run holds
+    ``processed_dir/.<artist>.lock`` from start to swap, so a second run of the same
+    artist waits for it instead of sharing its staging folder. ``progress`` is called
+    with (songs done, songs total). An artist without any segment gets an empty index
+    and folder; the caller decides whether that is an error.
     """
     _check_name("artist", artist)
     names = [song for song, _ in songs]
@@ -200,24 +194,21 @@ def write_artist_segments(
     target = processed_dir / artist
     staging = processed_dir / f".{artist}{_STAGING_SUFFIX}"
     old = processed_dir / f".{artist}{_OLD_SUFFIX}"
-    _recover(target, staging, old)
-
-    try:
-        staging.mkdir()
-        rows: list[dict] = []
-        for done, (song, path) in enumerate(songs, start=1):
-            rows.extend(segment_song(Path(path), artist, song, staging, data_cfg))
-            if progress is not None:
-                progress(done, len(songs))
-        frame = _frame(rows)
-        frame.to_parquet(staging / INDEX_NAME, index=False)
-        if target.exists():
-            os.rename(target, old)
-        os.rename(staging, target)
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
-    shutil.rmtree(old, ignore_errors=True)
+    with exclusive_lock(processed_dir / f".{artist}{_LOCK_SUFFIX}"):
+        recover(target, staging, old)
+        try:
+            staging.mkdir()
+            rows: list[dict] = []
+            for done, (song, path) in enumerate(songs, start=1):
+                rows.extend(segment_song(Path(path), artist, song, staging, data_cfg))
+                if progress is not None:
+                    progress(done, len(songs))
+            frame = _frame(rows)
+            frame.to_parquet(staging / INDEX_NAME, index=False)
+            replace_folder(staging, target, old)
+        except BaseException:
+            shutil.rmtree(staging, ignore_errors=True)
+            raise
     return frame
 
 
@@ -225,7 +216,7 @@ def read_segment_index(processed_dir: Path, artists: Sequence[str] | None = None
     """Every artist's index as one table (``artists`` limits which; each must exist).
 
     Folders starting with ``_`` or ``.`` (other stages' outputs, staging folders)
-    are skipped.
+    are skipped. An index that cannot be read is a ``StageTableError`` naming it.
     """
     processed_dir = Path(processed_dir)
     if artists is None:
@@ -241,7 +232,7 @@ def read_segment_index(processed_dir: Path, artists: Sequence[str] | None = None
         missing = [str(path) for path in paths if not path.is_file()]
         if missing:
             raise FileNotFoundError(f"no segment index at {', '.join(missing)}")
-    frames = [pd.read_parquet(path) for path in paths]
+    frames = [read_stage_table(path, "segments", path.parent.name) for path in paths]
     if not frames:
         return _frame([])
     missing_columns = [

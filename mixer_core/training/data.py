@@ -24,6 +24,7 @@ from torch.utils.data import Dataset
 from mixer_core.audio.io import read_audio
 from mixer_core.data.augmentation import Recipe
 from mixer_core.data.segmenting import read_segment_index
+from mixer_core.data.tables import read_stage_table
 
 MANIFESTS_DIRNAME = "_manifests"
 TRAINABLE_SPLITS = ("train", "val")
@@ -59,7 +60,9 @@ def load_training_table(processed_dir: Path, artists: Sequence[str] | None = Non
             )
     if not paths:
         raise DatasetError(f"{manifest_dir}: no recipe manifests (*.parquet); run ingest first")
-    manifests = pd.concat([pd.read_parquet(p) for p in paths], ignore_index=True)
+    manifests = pd.concat(
+        [read_stage_table(p, "augmentation_manifest", p.stem) for p in paths], ignore_index=True
+    )
     index = read_segment_index(processed_dir)
     if index.empty:
         raise DatasetError(f"{processed_dir}: the segment index is empty")
