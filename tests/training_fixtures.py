@@ -22,7 +22,12 @@ from transformers import AutoTokenizer, BertConfig, BertModel
 
 from mixer_core.config import Config, load_config
 from mixer_core.data.augmentation import sample_recipes
+from mixer_core.model import MixerModel, save_mixer
 from mixer_core.model.text_encoder import default_text_encoder_path
+from pipelines.resources import MlflowResource
+from pipelines.tracking import CHALLENGER
+from tests.test_model import RATE, tiny_config
+from tests.test_model_persistence import train_a_little
 
 SONG_SPLITS = {"song_0": "train", "song_1": "train", "song_2": "val", "song_3": "test"}
 SEGMENTS_PER_SONG = 3
@@ -161,3 +166,22 @@ def make_processed_tree(root: Path, cfg: Config, artist: str = "artist_a") -> Pa
         processed / "_manifests" / f"{artist}.parquet", index=False
     )
     return processed
+
+
+def registered_tiny_model(root: Path) -> tuple[MlflowResource, str]:
+    """The tiny test model, trained a few steps, logged and registered as the challenger
+    in a SQLite MLflow under ``root``; returns the tracking resource and its
+    ``models:/<name>@challenger`` URI.
+
+    For tests and benchmarks that need what the registry serves (``mlflow models serve``,
+    loading by alias) in seconds: the training assets make the same registered model in
+    minutes. Trained, not fresh, so the served weights are not the initialisation.
+    """
+    model = MixerModel.from_config(tiny_config(), RATE, seed=0)
+    train_a_little(model)
+    tracking = MlflowResource(tracking_uri=f"sqlite:///{root / 'mlflow.db'}")
+    run_id = tracking.start_run("tiny")
+    logged = tracking.log_model(run_id, save_mixer(model, root / "model"), root / "staged")
+    tracking.register(run_id, logged=logged)
+    tracking.end_run(run_id)
+    return tracking, f"models:/{tracking.registered_model}@{CHALLENGER}"
