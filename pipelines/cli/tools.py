@@ -5,7 +5,14 @@ from __future__ import annotations
 import argparse
 import json
 
-from pipelines.cli.common import CliError, Commands, add_config_flag, read_input
+from pipelines.cli.common import (
+    OUTPUT_HELP,
+    CliError,
+    Commands,
+    add_config_flag,
+    read_input,
+    write_output,
+)
 
 
 def _tools(args: argparse.Namespace) -> None:
@@ -26,7 +33,6 @@ def _tools(args: argparse.Namespace) -> None:
 
 
 def _apply(args: argparse.Namespace) -> None:
-    from mixer_core.audio.io import write_audio
     from mixer_core.language.grammar import InstructionError, parse
     from mixer_core.tools.mixing_tools import MixingTools
 
@@ -34,10 +40,9 @@ def _apply(args: argparse.Namespace) -> None:
         calls = parse(args.program)
     except InstructionError as exc:
         raise CliError(f"bad program: {exc}") from None
-    audio, rate, target = read_input(args)
-    processed = MixingTools().apply(audio, rate, calls)
-    write_audio(target, processed, rate)
-    print(f"wrote {target} ({processed.shape[0]} ch, {processed.shape[1] / rate:.2f} s)")
+    source = read_input(args)
+    frames = write_output(args.command, source, source.output(calls, MixingTools()))
+    print(f"wrote {source.target} ({source.channels} ch, {frames / source.rate:.2f} s)")
 
 
 def _config(args: argparse.Namespace) -> None:
@@ -66,7 +71,7 @@ def register(commands: Commands) -> None:
     )
     sub.add_argument("input", help="audio file (wav, flac, ogg, mp3)")
     sub.add_argument("program", help='e.g. "change_volume(db=-3.0) apply_reverb()"')
-    sub.add_argument("-o", "--output", required=True, help="output file (.wav or .flac)")
+    sub.add_argument("-o", "--output", required=True, help=OUTPUT_HELP)
 
     sub = commands.add(
         "config",
