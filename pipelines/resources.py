@@ -46,7 +46,14 @@ from pydantic import Field
 from mixer_core.config import DEFAULT_CONFIG_PATH, Config, load_config
 from mixer_core.evaluation.promotion import Decision
 from pipelines.pyfunc import load_predictor, save_pyfunc
-from pipelines.tracking import CHALLENGER, CHAMPION, default_tracking_uri, flatten, sqlite_path
+from pipelines.tracking import (
+    CHALLENGER,
+    CHAMPION,
+    default_tracking_uri,
+    flatten,
+    sqlite_path,
+    tracked_client,
+)
 
 INVENTORY_FOLDER = "_inventory"
 MANIFEST_FOLDER = "_manifests"
@@ -149,7 +156,7 @@ class MlflowResource(ConfigurableResource):
         database = sqlite_path(self.tracking_uri)
         if database is not None:
             database.parent.mkdir(parents=True, exist_ok=True)
-        return MlflowClient(tracking_uri=self.tracking_uri, registry_uri=self.tracking_uri)
+        return tracked_client(self.tracking_uri)  # its errors name the URI
 
     def experiment_id(self) -> str:
         client = self.client()

@@ -2,6 +2,10 @@
 
 The same asset definitions as ``dagster dev`` serves, materialized on the persistent
 embedded instance, so every run the CLI makes is visible in the UI afterwards.
+
+``--resume`` re-executes the newest training that did not finish (killed, or failed on
+MLflow) the way Dagster's own retry does: the new run carries the old one's root run id,
+which keys the training's folder, so the loop continues from that folder's checkpoint.
 """
 
 from __future__ import annotations
@@ -9,11 +13,12 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import yaml
-from dagster import DagsterInstance, materialize
+from dagster import AssetKey, DagsterInstance, EventLogRecord, materialize
 
 from assets.evaluation import REPORT_FILENAME, TrainedVersion, evaluation_dir, mixer_evaluation
 from assets.training import mixer_lora
@@ -42,19 +47,74 @@ def resolved_config_file(
     return path
 
 
+class NothingToResume(ValueError):
+    """``--resume`` found no unfinished training; the message says what the last one did."""
+
+
+@dataclass(frozen=True)
+class Resume:
+    """The run a resume re-executes; ``train`` is false when only its evaluation is left."""
+
+    run_id: str
+    root_run_id: str
+    train: bool
+
+
+def _latest_materialization(instance: DagsterInstance, key: AssetKey) -> EventLogRecord | None:
+    records = instance.fetch_materializations(key, limit=1).records
+    return records[0] if records else None
+
+
+def find_resume(instance: DagsterInstance, evaluate: bool) -> Resume:
+    """The newest run that was to train, when it did not finish (or, with ``evaluate``,
+    when its version was never evaluated); else :class:`NothingToResume`.
+
+    A run killed with its process stays "started" in the instance, so the newest planned
+    training is taken whatever its status; a training that is really still running in
+    another process must not be resumed beside it.
+    """
+    planned = instance.get_latest_planned_materialization_info(mixer_lora.key)
+    if planned is None:
+        raise NothingToResume(
+            f"nothing to resume: no training has run on the Dagster instance at "
+            f"{instance.root_directory}"
+        )
+    run = instance.get_run_by_id(planned.run_id)
+    root = (run.root_run_id if run else None) or planned.run_id
+    trained = _latest_materialization(instance, mixer_lora.key)
+    if trained is None or trained.run_id != planned.run_id:
+        return Resume(planned.run_id, root, train=True)
+    evaluated = _latest_materialization(instance, mixer_evaluation.key)
+    unevaluated = evaluated is None or evaluated.storage_id < trained.storage_id
+    if evaluate and unevaluated:
+        return Resume(planned.run_id, root, train=False)
+    version = TrainedVersion.from_metadata(trained.asset_materialization.metadata).version
+    raise NothingToResume(
+        f"nothing to resume: run {planned.run_id} trained and registered version {version}"
+        + (" (add --evaluate to evaluate it)" if unevaluated else "")
+    )
+
+
 def train_and_evaluate(
     paths: PathsResource,
     config_path: Path,
     instance: DagsterInstance,
     evaluate: bool = True,
+    resume: Resume | None = None,
 ) -> dict[str, Any]:
     """Materialize ``mixer_lora`` (and ``mixer_evaluation``); say what this run made.
 
     Returns the trained version (``version``, ``run_id``, ``model_dir``), read from the
-    run's own materialization, and with ``evaluate`` the evaluation's JSON and markdown.
-    Raises ``RuntimeError`` with the failing step's message when the run fails.
+    run's own materialization (the resumed run's, when only its evaluation was left), and
+    with ``evaluate`` the evaluation's JSON and markdown. Raises ``RuntimeError`` with
+    the failing step's message when the run fails.
     """
     selection = [mixer_lora.key, mixer_evaluation.key] if evaluate else [mixer_lora.key]
+    tags = {}
+    if resume is not None:
+        tags = {"dagster/parent_run_id": resume.run_id, "dagster/root_run_id": resume.root_run_id}
+        if not resume.train:
+            selection = [mixer_evaluation.key]
     result = materialize(
         [*ASSETS, *ASSET_CHECKS],
         selection=selection,
@@ -65,10 +125,14 @@ def train_and_evaluate(
             "mlflow": MlflowResource(),
         },
         raise_on_error=False,
+        tags=tags,
     )
     if not result.success:
         raise RuntimeError(failure_message(result))
-    (training,) = result.asset_materializations_for_node(mixer_lora.key.path[-1])
+    if mixer_lora.key in selection:
+        (training,) = result.asset_materializations_for_node(mixer_lora.key.path[-1])
+    else:
+        training = _latest_materialization(instance, mixer_lora.key).asset_materialization
     trained = TrainedVersion.from_metadata(training.metadata)
     made: dict[str, Any] = {
         "version": trained.version,

@@ -4,22 +4,32 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from pipelines.cli.common import (
     EXIT_FAILURE,
+    OUTPUT_HELP,
     CliError,
     Commands,
     add_config_flag,
     add_data_flags,
     add_training_flags,
     load_predictor,
+    note,
     paths,
     read_input,
+    write_output,
 )
 from pipelines.cli.data import ingest
+
+if TYPE_CHECKING:
+    import numpy as np
+
+    from pipelines.cli.common import InputAudio
 
 
 def _training_overrides(args: argparse.Namespace) -> dict[str, dict[str, object]]:
@@ -37,13 +47,21 @@ def _training_overrides(args: argparse.Namespace) -> dict[str, dict[str, object]
 
 def _train(args: argparse.Namespace) -> None:
     from pipelines.ingest import default_instance
-    from pipelines.run import resolved_config_file, train_and_evaluate
+    from pipelines.run import NothingToResume, find_resume, resolved_config_file, train_and_evaluate
 
+    resume = None
+    if args.resume:
+        try:
+            resume = find_resume(default_instance(), args.evaluate)
+        except NothingToResume as exc:
+            raise CliError(str(exc)) from None
+        left = "its training, from the last checkpoint" if resume.train else "its evaluation"
+        print(f"resuming run {resume.run_id}: {left}")
     ingest(args)
     config_path = resolved_config_file(args.config, _training_overrides(args))
     try:
         pointer = train_and_evaluate(
-            paths(args), config_path, default_instance(), evaluate=args.evaluate
+            paths(args), config_path, default_instance(), evaluate=args.evaluate, resume=resume
         )
     except RuntimeError as exc:
         raise CliError(f"training failed: {exc}", code=EXIT_FAILURE) from None
@@ -55,6 +73,16 @@ def _train(args: argparse.Namespace) -> None:
             f"promoted to champion: {pointer['evaluation']['promoted']} "
             f"({pointer['evaluation']['reason']})"
         )
+
+
+def _add_resume_flag(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--resume",
+        action="store_true",
+        help="continue the newest training that did not finish (killed, or failed on MLflow; "
+        "not one still running) with the same flags: from its last checkpoint, or only "
+        "logging and registering its kept model, or (with --evaluate) only its evaluation",
+    )
 
 
 def _has_artists(data_dir: Path) -> bool:
@@ -156,34 +184,62 @@ GENERATED_ONLY = (
 )
 
 
+# A clip shorter than this is looped for the model: its front end needs a whole STFT
+# frame (tens of ms) and hears level and spectrum better over a second than a blip.
+MIN_HEARD_S = 1.0
+
+
+def _heard(command: str, source: InputAudio, max_seconds: float) -> np.ndarray:
+    """What the model listens to: the input (of a streamed file, its middle), a clip
+    shorter than :data:`MIN_HEARD_S` looped to that length, so that its level and
+    spectrum stay its own; digital silence is refused, as there is nothing to hear."""
+    import numpy as np
+
+    heard = source.excerpt(max_seconds)
+    if not heard.any():
+        raise CliError(
+            f"{source.path}: digital silence (every sample the model hears is 0): there is "
+            "nothing to mix, so nothing was written"
+        )
+    frames = math.ceil(MIN_HEARD_S * source.rate)
+    if heard.shape[1] < frames:
+        note(
+            command,
+            f"{source.path}: {heard.shape[1] / source.rate:.3f} s is shorter than the model "
+            f"listens to: it hears the clip looped to {MIN_HEARD_S:g} s",
+        )
+        heard = np.tile(heard, (1, math.ceil(frames / heard.shape[1])))[:, :frames]
+    return heard
+
+
 def _mix(args: argparse.Namespace) -> None:
-    from mixer_core.audio.io import write_audio
     from mixer_core.language.grammar import ToolCall, parse
     from mixer_core.language.grammar import format as format_program
     from mixer_core.model.execution_check import LIMIT_CEILING_DB, true_peak_dbfs
     from mixer_core.tools.mixing_tools import MixingTools
 
-    audio, rate, target = read_input(args)
+    source = read_input(args)
     predictor = load_predictor(args.model)
+    heard = _heard(args.command, source, predictor.model.config.audio_encoder.max_seconds)
     if predictor.trained_on_generated_audio_only:
-        print(f"mixer mix: note: {GENERATED_ONLY}", file=sys.stderr)
-    (generation,) = predictor.generate_batch([audio], rate, [args.prompt])
+        note(args.command, GENERATED_ONLY)
+    (generation,) = predictor.generate_batch([heard], source.rate, [args.prompt])
     notes = list(generation.notes)
     calls = parse(generation.program)
     tools = MixingTools()
-    output = tools.apply(audio, rate, calls)
-    peak = true_peak_dbfs(output)
+    output = source.output(calls, tools)
+    peak = max(true_peak_dbfs(block) for block in output)
     if peak > 0.0:  # the model checked an excerpt; the whole song peaks elsewhere
         calls.append(ToolCall("limit", {"threshold_db": LIMIT_CEILING_DB}))
-        output = tools.apply(audio, rate, calls)
+        output = source.output(calls, tools)
         notes.append(
             f"the output's true peak is {peak:+.1f} dBFS: limited to {LIMIT_CEILING_DB:g} dBFS"
         )
-    for note in notes:
-        print(f"mixer mix: note: {note}", file=sys.stderr)
+    for message in notes:
+        note(args.command, message)
     print(format_program(calls))
-    write_audio(target, output, rate)
-    print(f"wrote {target}", file=sys.stderr)
+    write_output(args.command, source, output)
+    print(f"wrote {source.target}", file=sys.stderr)
 
 
 def register(commands: Commands) -> None:
@@ -201,6 +257,7 @@ def register(commands: Commands) -> None:
         action="store_true",
         help="also evaluate, print the table and promote if it wins",
     )
+    _add_resume_flag(sub)
 
     sub = commands.add(
         "demo",
@@ -211,6 +268,7 @@ def register(commands: Commands) -> None:
     add_data_flags(sub)
     add_config_flag(sub)
     add_training_flags(sub)
+    _add_resume_flag(sub)
 
     sub = commands.add(
         "smoke-test",
@@ -235,4 +293,4 @@ def register(commands: Commands) -> None:
         required=True,
         help="model folder, or an MLflow URI such as models:/mixer@champion",
     )
-    sub.add_argument("-o", "--output", required=True, help="output file (.wav or .flac)")
+    sub.add_argument("-o", "--output", required=True, help=OUTPUT_HELP)
