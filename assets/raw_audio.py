@@ -30,6 +30,7 @@ from dagster import (
 from pydantic import Field
 
 from assets.metadata import counts_table, markdown_table
+from mixer_core.audio.channels import fold_problem
 from mixer_core.audio.io import AUDIO_SUFFIXES, PYDUB_SUFFIXES, AudioFileError, audio_info
 from pipelines.partitions import artist_partitions
 from pipelines.resources import PathsResource, write_parquet_atomic
@@ -135,6 +136,9 @@ def build_inventory(folder: Path, artist: str, max_songs: int | None = None) -> 
             continue
         if info.frames <= 0 or info.duration_s <= 0:
             rows.append(_skipped_row(artist, entry, "empty (no audio frames)"))
+            continue
+        if problem := fold_problem(info.channels):  # listed here, not failed in segments
+            rows.append(_skipped_row(artist, entry, problem))
             continue
         if max_songs is not None and readable >= max_songs:
             rows.append(_skipped_row(artist, entry, f"over the song limit (max_songs={max_songs})"))

@@ -20,6 +20,7 @@ import pytest
 import soundfile as sf
 import soxr
 
+from assets.raw_audio import build_inventory, readable_songs
 from mixer_core.audio.io import READ_BLOCK_FRAMES, AudioFileError, read_audio
 from mixer_core.language.grammar import parse
 from mixer_core.language.registry import REGISTRY
@@ -156,6 +157,21 @@ def test_more_channels_than_a_layout_are_refused_by_name(
     mono, _ = read_audio(source, channels=1)
     decoded = sf.read(source, dtype="float32", always_2d=True)[0].T
     np.testing.assert_allclose(mono[0], decoded.mean(axis=0), atol=1e-6)
+
+
+@pytest.mark.reliability(
+    case="12-channel file among an artist's songs in `data/raw`",
+    outcome="listed in the raw inventory as skipped with the channel count and the reason; "
+    "the artist's other songs are ingested",
+)
+def test_ingest_lists_a_file_with_too_many_channels_as_skipped(tmp_path: Path) -> None:
+    folder = tmp_path / "artist"
+    folder.mkdir()
+    write(folder / "stereo.wav", music(0.25, 16000, 2), 16000)
+    write(folder / "stems.wav", music(0.25, 16000, 12), 16000)
+    inventory = build_inventory(folder, "artist").set_index("file")
+    assert inventory.loc["stems.wav", "error"].startswith("12 channels: no standard layout")
+    assert list(readable_songs(inventory.reset_index())["song"]) == ["stereo"]
 
 
 @pytest.mark.reliability(
