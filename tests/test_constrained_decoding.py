@@ -204,10 +204,12 @@ def test_each_tool_once_only_where_the_prompt_states_numbers():
 @given(seed=st.integers(0, 10_000))
 def test_a_stated_instruction_never_names_a_tool_twice_whatever_the_weights(model, seed):
     """Random weights (peaky logits) write arbitrary programs; with numbers in the prompt
-    no tool appears twice, and every program still parses."""
+    the decoder names no tool twice, and every program still parses. (The execution
+    check, skipped here, may still close a program with a safety limit.)"""
     randomise(model, seed, 2.0)
     prompts = ["Compress it at 3:1 and cut the highs by 2 dB.", "Turn it up by 4.4 dB."]
-    for program in model.generate_programs(noise_audio(2, seed=seed), RATE, prompts):
+    audio = noise_audio(2, seed=seed)
+    for program in model.generate_programs(audio, RATE, prompts, check=False):
         names = [call.name for call in parse(program)]
         assert len(names) == len(set(names)), program
 
