@@ -16,9 +16,9 @@ from assets.segments import segments
 from mixer_core.config import Config
 from mixer_core.data.augmentation import sample_recipes
 from mixer_core.data.splits import assign_split, assign_split_by_artist, resolve_splits
-from mixer_core.data.tables import StageTableError, read_stage_table
+from mixer_core.data.tables import StageTableError, read_stage_table, write_parquet_atomic
 from pipelines.partitions import artist_partitions
-from pipelines.resources import MixerConfigResource, PathsResource, write_parquet_atomic
+from pipelines.resources import MixerConfigResource, PathsResource
 
 
 def build_manifest(index: pd.DataFrame, artist: str, cfg: Config) -> pd.DataFrame:

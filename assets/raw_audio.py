@@ -32,8 +32,9 @@ from pydantic import Field
 from assets.metadata import counts_table, markdown_table
 from mixer_core.audio.channels import fold_problem
 from mixer_core.audio.io import AUDIO_SUFFIXES, PYDUB_SUFFIXES, AudioFileError, audio_info
+from mixer_core.data.tables import write_parquet_atomic
 from pipelines.partitions import artist_partitions
-from pipelines.resources import PathsResource, write_parquet_atomic
+from pipelines.resources import PathsResource
 
 SONG_SUFFIXES: tuple[str, ...] = tuple(AUDIO_SUFFIXES) + tuple(PYDUB_SUFFIXES)
 

@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import math
 import os
-import tempfile
 import time
 from collections.abc import Mapping
 from pathlib import Path
@@ -304,21 +303,3 @@ class MlflowResource(ConfigurableResource):
         client.set_model_version_tag(
             self.registered_model, version, "promotion_reason", decision.reason
         )
-
-
-def write_parquet_atomic(frame: pd.DataFrame, path: Path) -> Path:
-    """Write a stage table so that readers see the old file or the new one, never half.
-
-    The table goes to a temporary file in the same folder (same filesystem) and is then
-    renamed over the target, which is atomic on POSIX and Windows.
-    """
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(handle)
-    tmp = Path(tmp_name)
-    try:
-        frame.to_parquet(tmp, index=False)
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
-    return path

@@ -12,8 +12,9 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from assets.raw_audio import build_inventory
+from mixer_core.data.tables import write_parquet_atomic
 from pipelines.partitions import ARTIST_PARTITIONS_NAME, is_artist_name
-from pipelines.resources import PathsResource, write_parquet_atomic
+from pipelines.resources import PathsResource
 from pipelines.sensors import (
     SENSOR_STATUS_ENV,
     artist_folder_sensor,

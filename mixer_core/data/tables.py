@@ -1,4 +1,7 @@
-"""Reading the parquet tables one stage leaves for the next, with a named error.
+"""Writing and reading the parquet tables one stage leaves for the next.
+
+Writes are atomic (a temporary file renamed over the target), so a reader or a killed
+run sees the old table or the new one, never half of one.
 
 A truncated or overwritten table (a full disk, a copy cut short, an editor's save)
 otherwise surfaces as pyarrow's "magic bytes not found in footer", naming neither the
@@ -8,6 +11,8 @@ writes it again, so the error names the file and that stage.
 
 from __future__ import annotations
 
+import os
+import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -44,3 +49,21 @@ def read_stage_table(
     except (pa.ArrowException, OSError, ValueError) as exc:
         lines = str(exc).strip().splitlines() or [type(exc).__name__]
         raise StageTableError(path, producer, artist, lines[0]) from exc
+
+
+def write_parquet_atomic(frame: pd.DataFrame, path: Path) -> Path:
+    """Write a stage table so that readers see the old file or the new one, never half.
+
+    The table goes to a temporary file in the same folder (same filesystem) and is then
+    renamed over the target, which is atomic on POSIX and Windows.
+    """
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(handle)
+    tmp = Path(tmp_name)
+    try:
+        frame.to_parquet(tmp, index=False)
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return path

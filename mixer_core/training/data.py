@@ -12,8 +12,6 @@ configuration mistake can leak test songs into training or model selection.
 from __future__ import annotations
 
 import dataclasses
-import os
-import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -24,7 +22,7 @@ from torch.utils.data import Dataset
 from mixer_core.audio.io import read_audio
 from mixer_core.data.augmentation import Recipe
 from mixer_core.data.segmenting import read_segment_index
-from mixer_core.data.tables import read_stage_table
+from mixer_core.data.tables import read_stage_table, write_parquet_atomic
 
 MANIFESTS_DIRNAME = "_manifests"
 TRAINABLE_SPLITS = ("train", "val")
@@ -79,17 +77,7 @@ def load_training_table(processed_dir: Path, artists: Sequence[str] | None = Non
 
 def write_dataset_file(table: pd.DataFrame, path: Path) -> Path:
     """Write the training table as parquet atomically (temp file, then rename)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    try:
-        table.to_parquet(tmp, index=False)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
+    return write_parquet_atomic(table, Path(path))
 
 
 class RecipeDataset(Dataset):
